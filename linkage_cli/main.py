@@ -1,9 +1,45 @@
-"""The `linkage` command: the one place where agency-side and service-side commands meet."""
+"""The `linkage` command: the one place where agency-side and service-side commands meet.
+
+Neither side imports the other; this composition root registers both, and turns the project's
+own errors into a one-line message and exit status 2 instead of a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 import click
 
+from clients.cli import encode, keygen, schema
+from clients.encoding.errors import EncodingError
+from linkage_service.cli import link
+from linkage_service.core.errors import CoreError
+from linkage_service.wire.errors import WireError
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+__all__ = ["main"]
+
+PROJECT_ERRORS = (EncodingError, WireError, CoreError)
+
+
+class _ProjectGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PROJECT_ERRORS as e:
+            raise _UsageFailure(str(e)) from e
+
+
+class _UsageFailure(click.ClickException):
+    exit_code = 2
+
+
+@click.group(cls=_ProjectGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mash-linkage")
 def main() -> None:
     """Privacy-preserving record linkage for multi-agency child safeguarding."""
+
+
+main.add_command(keygen)
+main.add_command(schema)
+main.add_command(encode)
+main.add_command(link)

@@ -1,0 +1,59 @@
+"""Encode one agency's CSV extract into an encoded-batch file."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from linkage_service.wire.encoded_file import EncodedBatch
+from linkage_service.wire.schema import LinkageSchema
+
+from .csv_input import read_csv_rows
+from .encoder import BloomEncoder
+from .errors import InputError
+from .secret import Secret
+
+__all__ = ["CHUNK_ROWS", "encode_csv"]
+
+# Rows encoded per numpy pass: 16k rows x 1024 bits is a 16 MB boolean scratch matrix.
+CHUNK_ROWS = 16384
+
+
+def encode_csv(
+    path: str | Path,
+    schema: LinkageSchema,
+    secret: Secret,
+    agency: str,
+    progress: Callable[[int], None] | None = None,
+) -> EncodedBatch:
+    """Encode every usable row; unusable rows are counted and listed in ``batch.report``."""
+    if not agency or not agency.isprintable() or len(agency) > 64:
+        raise InputError("agency name must be 1-64 printable characters")
+    encoder = BloomEncoder(schema, secret)
+    _, rows = read_csv_rows(path, schema.record_id_column, encoder.columns, progress)
+    ids: list[str] = []
+    bits, identifiers = [], []
+    while chunk := list(itertools.islice(rows, CHUNK_ROWS)):
+        encoded = encoder.encode(chunk)
+        ids.extend(encoded.record_ids)
+        bits.append(encoded.bits)
+        identifiers.append(encoded.identifiers)
+    if encoder.report.rows_read == 0:
+        raise InputError(f"{path} has a header but no data rows")
+    width = len(schema.identifier_fields)
+    return EncodedBatch(
+        agency=agency,
+        schema_name=schema.name,
+        schema_fingerprint=schema.fingerprint,
+        key_check=encoder.key_check,
+        filter_bits=schema.filter_bits,
+        record_ids=np.array(ids, dtype=str) if ids else np.zeros(0, dtype="<U1"),
+        bits=np.concatenate(bits) if bits else np.zeros((0, schema.filter_bits // 8), np.uint8),
+        identifiers=(np.concatenate(identifiers) if identifiers
+                     else np.zeros((0, width), np.uint64)),
+        identifier_names=tuple(s.name for s in schema.identifier_fields),
+        report=encoder.report.as_dict(),
+    )

@@ -1,0 +1,141 @@
+"""From a raw CSV value to the tokens one schema field puts in the Bloom filter.
+
+Tokenisers (named in the schema):
+
+``qgrams``
+    padded q-grams of each name part: "amy" with q=2 gives "_a", "am", "my", "y_". Parts are
+    tokenised separately so that adding, dropping or reordering a middle name or one half of a
+    double-barrelled surname leaves the other parts' tokens intact.
+``date_parts``
+    ``dm:<day>`` and ``dm:<month>`` as *unlabelled* tokens, so a day/month swap keeps both;
+    ``y:<year>``; and ``ymd:<date>``, which only an exact date matches. A 01/01 default keeps the
+    year token; one mistyped component keeps the other two.
+``postcode``
+    the full postcode, its sector and its outward code, so a move within a district still agrees
+    in part; an outward code alone gives just that token.
+``exact``
+    the whole normalised value as one token.
+``identifier``
+    nothing in the filter: a validated identifier becomes a keyed exact token beside it
+    (see :mod:`clients.encoding.encoder`).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+
+from linkage_service.wire.schema import FieldSpec
+
+from . import normalise as norm
+
+__all__ = ["Tokeniser", "field_tokeniser", "identifier_value", "normalise_text"]
+
+Tokeniser = Callable[[str], tuple[str, ...] | None]
+_PAD = "_"
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
+def normalise_text(raw: str | None) -> str | None:
+    """Generic free text (addresses, ids): ASCII, lower case, runs of other characters to one space."""
+    if raw is None:
+        return None
+    ascii_text = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode()
+    text = _NON_ALNUM.sub(" ", ascii_text.lower()).strip()
+    return text or None
+
+
+def qgrams(parts: tuple[str, ...], q: int) -> tuple[str, ...]:
+    pad = _PAD * (q - 1)
+    grams: dict[str, None] = {}
+    for part in parts:
+        padded = pad + part + pad
+        for i in range(len(padded) - q + 1):
+            grams[padded[i : i + q]] = None
+    return tuple(grams)
+
+
+def _given_name_parts(raw: str) -> tuple[str, ...]:
+    return tuple(norm.canonical_given_name(p) for p in norm.name_parts(norm.normalise_name(raw)))
+
+
+def _family_name_parts(raw: str) -> tuple[str, ...]:
+    return norm.name_parts(norm.normalise_name(raw))
+
+
+def _text_parts(raw: str) -> tuple[str, ...]:
+    text = normalise_text(raw)
+    return (text,) if text else ()
+
+
+_PART_NORMALISERS: dict[str, Callable[[str], tuple[str, ...]]] = {
+    "given_name": _given_name_parts,
+    "family_name": _family_name_parts,
+    "text": _text_parts,
+}
+
+
+def _date_tokens(raw: str) -> tuple[str, ...] | None:
+    date = norm.normalise_date(raw)
+    if date is None:
+        return None
+    day, month = f"{date.day:02d}", f"{date.month:02d}"
+    return tuple(dict.fromkeys((f"dm:{day}", f"dm:{month}", f"y:{date.year:04d}",
+                                f"ymd:{date.iso()}")))
+
+
+def _postcode_tokens(raw: str) -> tuple[str, ...] | None:
+    postcode = norm.normalise_postcode(raw)
+    if postcode is None:
+        return None
+    if postcode.full is None:
+        return (f"out:{postcode.outward}",)
+    return (f"pc:{postcode.full}", f"sec:{postcode.full[:-2]}", f"out:{postcode.outward}")
+
+
+def _scalar_normaliser(spec: FieldSpec) -> Callable[[str], str | None]:
+    if spec.normaliser == "sex":
+        return norm.normalise_sex
+    if spec.normaliser in _PART_NORMALISERS:
+        part_fn = _PART_NORMALISERS[spec.normaliser]
+        return lambda raw: " ".join(part_fn(raw)) or None
+    if spec.normaliser == "nhs_number":
+        return lambda raw: norm.normalise_nhs_number(raw).value
+    if spec.normaliser == "postcode":
+        return lambda raw: getattr(norm.normalise_postcode(raw), "full", None)
+    if spec.normaliser == "date":
+        return lambda raw: getattr(norm.normalise_date(raw), "iso", lambda: None)()
+    raise ValueError(f"field {spec.name}: normaliser {spec.normaliser!r} has no scalar form")
+
+
+def field_tokeniser(spec: FieldSpec) -> Tokeniser:
+    """The function from a raw value to this field's tokens (None when the value is missing)."""
+    if spec.tokeniser == "qgrams":
+        if spec.normaliser not in _PART_NORMALISERS:
+            raise ValueError(f"field {spec.name}: qgrams need a name or text normaliser")
+        part_fn, q = _PART_NORMALISERS[spec.normaliser], spec.q
+        return lambda raw: qgrams(part_fn(raw), q) or None
+    if spec.tokeniser == "date_parts":
+        return _date_tokens
+    if spec.tokeniser == "postcode":
+        return _postcode_tokens
+    if spec.tokeniser == "exact":
+        scalar = _scalar_normaliser(spec)
+
+        def exact(raw: str) -> tuple[str, ...] | None:
+            value = scalar(raw)
+            return None if value is None else (f"v:{value}",)
+
+        return exact
+    raise ValueError(f"field {spec.name}: tokeniser {spec.tokeniser!r} is not a filter tokeniser")
+
+
+def identifier_value(spec: FieldSpec, raw: str) -> tuple[str, str | None]:
+    """(status, normalised value) of an identifier field; status is valid, missing or invalid.
+    Only a number that passes its check is used, so a typo cannot assert a false disagreement."""
+    if spec.normaliser == "nhs_number":
+        result = norm.normalise_nhs_number(raw)
+        return result.status, result.value
+    value = _scalar_normaliser(spec)(raw)
+    return ("valid", value) if value else ("missing", None)
