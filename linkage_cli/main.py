@@ -16,6 +16,8 @@ from linkage_service.cli import link
 from linkage_service.core.errors import CoreError
 from linkage_service.wire.errors import WireError
 
+from .demo import demo
+
 __all__ = ["main"]
 
 PROJECT_ERRORS = (EncodingError, WireError, CoreError)
@@ -43,3 +45,4 @@ main.add_command(keygen)
 main.add_command(schema)
 main.add_command(encode)
 main.add_command(link)
+main.add_command(demo)

@@ -38,7 +38,7 @@ _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
 def normalise_text(raw: str | None) -> str | None:
-    """Generic free text (addresses, ids): ASCII, lower case, runs of other characters to one space."""
+    """Free text (addresses, ids): ASCII, lower case, other characters to single spaces."""
     if raw is None:
         return None
     ascii_text = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode()
@@ -61,7 +61,7 @@ def _given_name_parts(raw: str) -> tuple[str, ...]:
 
 
 def _family_name_parts(raw: str) -> tuple[str, ...]:
-    return norm.name_parts(norm.normalise_name(raw))
+    return norm.name_parts(norm.normalise_family_name(raw))
 
 
 def _text_parts(raw: str) -> tuple[str, ...]:

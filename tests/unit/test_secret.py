@@ -3,8 +3,14 @@ import stat
 import pytest
 
 from clients.encoding.errors import SecretError
-from clients.encoding.secret import (ENV_VAR, Secret, generate_secret_file, key_check,
-                                     read_secret, slot_key)
+from clients.encoding.secret import (
+    ENV_VAR,
+    Secret,
+    generate_secret_file,
+    key_check,
+    read_secret,
+    slot_key,
+)
 
 
 def test_keygen_writes_256_bits_readable_only_by_owner(tmp_path):
