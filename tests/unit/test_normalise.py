@@ -86,7 +86,7 @@ def test_normalise_name(raw, expected):
         None, "", "   ", "-", "'", "123", "日本", "Иван",
         "Unknown", "UNKNOWN", "unk", "Not Known", "not-known", "N/K", "n.k.", "NK", "N/A",
         "TBC", "tba", "XXX", "xxxx", "zzz", "None", "null", "Anon", "No Name", "withheld",
-        "unknown unknown", "Unknown2",
+        "unknown unknown", "Unknown2", "XXX XXX", "zzz-unknown",
         "Male", "FEMALE", "boy", "Girl",
         "Baby", "BABY", "Baby of Smith", "Baby Smith", "Baby Boy", "baby girl smith",
         "B/O Smith", "baby1", "Infant", "Infant of Jones", "Unborn", "Unborn baby", "Newborn",
