@@ -60,10 +60,8 @@ def measure(csv_paths: dict[str, Path], truth: set[Pair], schema: LinkageSchema,
 def sweep(batches: list, truth: set[Pair], schema: LinkageSchema) -> list[dict[str, Any]]:  # type: ignore[type-arg]
     """Match threshold sweep on fixed encodings (possible band kept at the schema's value)."""
     out = []
-    t = schema.thresholds
     for match in SWEEP:
-        links, _ = link_batches(batches, DecisionRule(match, min(t.possible, match),
-                                                      t.identifier_floor))
+        links, _ = link_batches(batches, rule_for(schema, match))
         out.append({"match_threshold": match,
                     **pair_metrics(OfflineRun(batches, links).pairs(), truth)})
     return out

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from clients.encoding.encode_file import encode_csv
 from clients.encoding.secret import Secret
-from linkage_service.cli import as_agency_records
+from linkage_service.cli import as_agency_records, rule_from_schema
 from linkage_service.core.decisions import MATCH, POSSIBLE, DecisionRule
 from linkage_service.core.linking import PairLinks, link_agencies
 from linkage_service.wire.encoded_file import EncodedBatch
@@ -43,9 +43,8 @@ class OfflineRun:
         return self.pairs(MATCH, POSSIBLE)
 
 
-def rule_for(schema: LinkageSchema) -> DecisionRule:
-    t = schema.thresholds
-    return DecisionRule(t.match, t.possible, t.identifier_floor)
+def rule_for(schema: LinkageSchema, match: float | None = None) -> DecisionRule:
+    return rule_from_schema(schema, match)
 
 
 def encode_agencies(csv_paths: Mapping[str, Path], schema: LinkageSchema,

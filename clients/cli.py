@@ -113,13 +113,12 @@ def encode(schema_ref: str, secret_file: Path | None, agency: str, output: Path,
 
 
 def _print_report(report: dict, output: Path, count: int) -> None:  # type: ignore[type-arg]
-    err = click.get_text_stream("stderr")
-    click.echo(f"encoded {count} of {report['rows_read']} rows -> {output}", file=err)
+    click.echo(f"encoded {count} of {report['rows_read']} rows -> {output}", err=True)
     for reason, n in sorted(report["rejected"].items()):
-        click.echo(f"  rejected {n} rows: {reason}", file=err)
+        click.echo(f"  rejected {n} rows: {reason}", err=True)
     for problem in report["problems"][:20]:
-        click.echo(f"    line {problem['line']}: {problem['reason']}", file=err)
+        click.echo(f"    line {problem['line']}: {problem['reason']}", err=True)
     if len(report["problems"]) > 20:
-        click.echo(f"    ... {len(report['problems']) - 20} more in the file's report", file=err)
+        click.echo(f"    ... {len(report['problems']) - 20} more in the file's report", err=True)
     for name, statuses in report["identifiers"].items():
-        click.echo(f"  {name}: " + json.dumps(statuses, sort_keys=True), file=err)
+        click.echo(f"  {name}: " + json.dumps(statuses, sort_keys=True), err=True)

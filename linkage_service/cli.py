@@ -15,7 +15,7 @@ from .wire.encoded_file import EncodedBatch, check_compatible, read_encoded
 from .wire.errors import SchemaError
 from .wire.schema import BUILTIN_SCHEMAS, LinkageSchema, load_schema
 
-__all__ = ["link", "resolve_schema"]
+__all__ = ["as_agency_records", "link", "resolve_schema", "rule_from_schema"]
 
 LINKS_HEADER = ("agency_a", "record_a", "agency_b", "record_b", "score", "decision")
 
@@ -32,6 +32,15 @@ def resolve_schema(batch: EncodedBatch, schema_ref: str | None) -> LinkageSchema
         raise SchemaError(f"schema {ref} has fingerprint {schema.fingerprint} but the files were "
                           f"encoded with {batch.schema_fingerprint}")
     return schema
+
+
+def rule_from_schema(schema: LinkageSchema, match: float | None = None,
+                     possible: float | None = None) -> DecisionRule:
+    """The schema's decision rule; an overridden match threshold caps the possible one."""
+    t = schema.thresholds
+    match = match or t.match
+    return DecisionRule(match, possible or min(t.possible, match), t.identifier_floor,
+                        t.duplicate)
 
 
 def as_agency_records(batch: EncodedBatch) -> AgencyRecords:
@@ -67,9 +76,7 @@ def link(encoded: tuple[Path, ...], output: Path, clusters_out: Path | None,
     batches = [(str(p), read_encoded(p)) for p in encoded]
     check_compatible(batches)
     schema = resolve_schema(batches[0][1], schema_ref)
-    t = schema.thresholds
-    rule = DecisionRule(match_t or t.match, possible_t or min(t.possible, match_t or t.match),
-                        t.identifier_floor)
+    rule = rule_from_schema(schema, match_t, possible_t)
     agencies = [as_agency_records(b) for _, b in batches]
     loaded = time.perf_counter()
     links = link_agencies(agencies, rule, threads=threads)

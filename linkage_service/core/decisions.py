@@ -44,14 +44,16 @@ AGREE, UNKNOWN, DISAGREE = 1, 0, -1
 
 @dataclass(frozen=True)
 class DecisionRule:
-    """Thresholds on Dice; see the module docstring for how identifiers move them."""
+    """Thresholds on Dice; see the module docstring for how identifiers move them.
+    ``duplicate`` is the Dice at which two records of one agency count as the same child."""
 
     match: float
     possible: float
     identifier_floor: float
+    duplicate: float = 0.9
 
     def __post_init__(self) -> None:
-        for name in ("match", "possible", "identifier_floor"):
+        for name in ("match", "possible", "identifier_floor", "duplicate"):
             value = getattr(self, name)
             if not 0 < value <= 1:
                 raise ThresholdError(f"{name} threshold must be in (0, 1], got {value}")

@@ -3,8 +3,15 @@
 For every pair of agencies, candidates are the pairs with Dice at or above the ``possible``
 threshold plus the pairs whose identifiers agree (found by an exact join, so a changed surname
 and a move cannot hide a shared NHS number). The decision rule labels them, greedy one-to-one
-solving keeps at most one link per record per agency pair, and matched links form multi-agency
+solving keeps at most one link per child per agency pair, and matched links form multi-agency
 clusters (one per child).
+
+Duplicates inside one agency: records of one agency with Dice at or above the ``duplicate``
+threshold, or with an equal identifier, and no disagreeing identifier, are one *entity* (the
+agency holds that child twice). One-to-one solving runs between entities, not records, and every
+qualifying record pair of an accepted entity pair is linked, so a duplicate does not hide the
+child's other records. Without this, each duplicate cost a true link per other agency (measured:
+45 % of the missed links on the synthetic population).
 """
 
 from __future__ import annotations
@@ -16,14 +23,23 @@ from itertools import combinations
 import numpy as np
 
 from .bitmatrix import BitMatrix
-from .clusters import Clusters, multi_agency_clusters
-from .decisions import (MATCH, NO_LINK, DecisionRule, decide, identifier_evidence,
-                        identifier_pairs, rank_weights)
+from .clusters import Clusters, connected_clusters, multi_agency_clusters
+from .decisions import (
+    DISAGREE,
+    MATCH,
+    NO_LINK,
+    DecisionRule,
+    decide,
+    identifier_evidence,
+    identifier_pairs,
+    rank_weights,
+)
 from .dice import dice_candidates, dice_scores
 from .errors import BitLengthError, CoreError
 from .solving import greedy_one_to_one
 
-__all__ = ["AgencyRecords", "PairLinks", "link_agencies", "link_pair", "match_clusters"]
+__all__ = ["AgencyRecords", "PairLinks", "duplicate_entities", "link_agencies", "link_pair",
+           "match_clusters"]
 
 
 @dataclass(frozen=True)
@@ -56,9 +72,25 @@ class PairLinks:
     decisions: np.ndarray
 
 
+def duplicate_entities(agency: AgencyRecords, rule: DecisionRule,
+                       threads: int | None = None) -> np.ndarray:
+    """int64 (n,): entity label per record (the smallest record index among its duplicates)."""
+    found = dice_candidates(agency.matrix, agency.matrix, rule.duplicate, threads=threads)
+    upper = found.left < found.right
+    id_left, id_right = identifier_pairs(agency.identifiers, agency.identifiers)
+    id_upper = id_left < id_right
+    left = np.concatenate([found.left[upper], id_left[id_upper]])
+    right = np.concatenate([found.right[upper], id_right[id_upper]])
+    evidence = identifier_evidence(agency.identifiers, agency.identifiers, left, right)
+    keep = evidence != DISAGREE
+    return connected_clusters(agency.matrix.n, left[keep], right[keep])
+
+
 def link_pair(a: AgencyRecords, b: AgencyRecords, rule: DecisionRule,
-              threads: int | None = None) -> tuple[np.ndarray, ...]:
-    """(left, right, scores, decisions) of the one-to-one links between two agencies."""
+              threads: int | None = None, entities: tuple[np.ndarray, np.ndarray] | None = None,
+              ) -> tuple[np.ndarray, ...]:
+    """(left, right, scores, decisions) of the links between two agencies: one-to-one between
+    entities (``entities`` gives each side's labels; default: every record its own)."""
     if a.identifiers.shape[1] != b.identifiers.shape[1]:
         raise CoreError(f"agencies {a.name} and {b.name} carry different identifier columns")
     candidates = dice_candidates(a.matrix, b.matrix, rule.possible, threads=threads)
@@ -69,8 +101,13 @@ def link_pair(a: AgencyRecords, b: AgencyRecords, rule: DecisionRule,
     keep = decisions != NO_LINK
     left, right, scores = left[keep], right[keep], scores[keep]
     decisions, evidence = decisions[keep], evidence[keep]
-    chosen = greedy_one_to_one(rank_weights(scores, evidence), left, right)
-    order = chosen[np.lexsort((right[chosen], left[chosen], -scores[chosen]))]
+    ent_a, ent_b = entities or (np.arange(a.matrix.n), np.arange(b.matrix.n))
+    ent_left, ent_right = ent_a[left], ent_b[right]
+    chosen = greedy_one_to_one(rank_weights(scores, evidence), ent_left, ent_right)
+    width = max(b.matrix.n, 1)
+    kept = np.flatnonzero(np.isin(ent_left * width + ent_right,
+                                  ent_left[chosen] * width + ent_right[chosen]))
+    order = kept[np.lexsort((right[kept], left[kept], -scores[kept]))]
     return left[order], right[order], scores[order], decisions[order]
 
 
@@ -93,9 +130,11 @@ def link_agencies(agencies: Sequence[AgencyRecords], rule: DecisionRule,
     bits = {agency.matrix.n_bits for agency in agencies}
     if len(bits) > 1:
         raise BitLengthError(f"agencies' filters differ in length: {sorted(bits)}")
+    entities = [duplicate_entities(agency, rule, threads) for agency in agencies]
     out = []
     for i, j in combinations(range(len(agencies)), 2):
-        left, right, scores, decisions = link_pair(agencies[i], agencies[j], rule, threads)
+        left, right, scores, decisions = link_pair(agencies[i], agencies[j], rule, threads,
+                                                   (entities[i], entities[j]))
         out.append(PairLinks(i, j, left, right, scores, decisions))
     return out
 

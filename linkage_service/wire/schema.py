@@ -71,11 +71,13 @@ class FieldSpec:
 @dataclass(frozen=True)
 class Thresholds:
     """Dice thresholds: ``match`` links automatically, ``possible`` opens the clerical band;
-    ``identifier_floor`` is the Dice above which agreeing valid identifiers make a match."""
+    ``identifier_floor`` is the Dice above which agreeing valid identifiers make a match;
+    records of one agency at or above ``duplicate`` are treated as one child (a duplicate)."""
 
     match: float
     possible: float
     identifier_floor: float
+    duplicate: float
 
 
 @dataclass(frozen=True)
@@ -160,15 +162,17 @@ def parse_schema(text: str, source: str = "<schema>") -> LinkageSchema:
 
 
 def _parse_thresholds(table: dict[str, Any], source: str) -> Thresholds:
-    _reject_unknown(table, {"match", "possible", "identifier_floor"}, source, "thresholds.")
+    _reject_unknown(table, {"match", "possible", "identifier_floor", "duplicate"}, source,
+                    "thresholds.")
     match = _float(table.get("match", 0.8), "thresholds.match", source)
     possible = _float(table.get("possible", 0.65), "thresholds.possible", source)
     floor = _float(table.get("identifier_floor", 0.5), "thresholds.identifier_floor", source)
+    duplicate = _float(table.get("duplicate", 0.9), "thresholds.duplicate", source)
     if not possible <= match:
         raise SchemaError(
             f"{source}: thresholds.possible ({possible}) must not exceed thresholds.match ({match})"
         )
-    return Thresholds(match=match, possible=possible, identifier_floor=floor)
+    return Thresholds(match=match, possible=possible, identifier_floor=floor, duplicate=duplicate)
 
 
 def _parse_field(raw: Any, index: int, source: str) -> FieldSpec:
@@ -233,7 +237,8 @@ def _table(raw: dict[str, Any], key: str, source: str) -> dict[str, Any]:
 def _str(raw: dict[str, Any], key: str, source: str, where: str = "") -> str:
     value = raw.get(key)
     if not isinstance(value, str) or not value:
-        raise SchemaError(f"{source}: {where + '.' if where else ''}{key} must be a non-empty string")
+        prefix = where + "." if where else ""
+        raise SchemaError(f"{source}: {prefix}{key} must be a non-empty string")
     return value
 
 

@@ -86,7 +86,7 @@ def test_encode_without_a_usable_secret_fails_and_writes_nothing(run_cli, write_
     out = tmp_path / "out.enc"
     result = run_cli("encode", *args, "--agency", "x", write_csv("sc.csv", ROWS), "-o", out)
     assert result.exit_code == 2
-    expected = {"missing": "no secret given", "unreadable": "cannot read secret file",
+    expected = {"missing": "no secret given", "unreadable": "is a directory",
                 "malformed": "64 hex characters"}[problem]
     assert expected in result.output
     assert not out.exists()
