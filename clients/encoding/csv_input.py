@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import InputError
 
@@ -24,15 +25,17 @@ MAX_RECORD_ID_CHARS = 128
 _FIELD_LIMIT = 1 << 20
 
 
-@dataclass(frozen=True)
-class CsvRow:
+# surrogateescape maps each undecodable byte to a lone surrogate U+DC80..U+DCFF.
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+class CsvRow(NamedTuple):
     line: int
     record_id: str
     values: tuple[str | None, ...]
 
 
-@dataclass(frozen=True)
-class RowProblem:
+class RowProblem(NamedTuple):
     line: int
     reason: str
 
@@ -106,7 +109,7 @@ def _row_problem(row: list[str], width: int, id_at: int, first_seen: dict[str, i
                  line: int) -> str:
     if len(row) != width:
         return f"expected {width} columns, found {len(row)}"
-    if any(_has_undecodable(v) for v in row):
+    if _UNDECODABLE.search("".join(row)):
         return "contains bytes that are not valid UTF-8"
     record_id = row[id_at].strip()
     if not record_id:
@@ -116,8 +119,3 @@ def _row_problem(row: list[str], width: int, id_at: int, first_seen: dict[str, i
     if record_id in first_seen:
         return f"duplicate record id {record_id!r} (first on line {first_seen[record_id]})"
     return ""
-
-
-def _has_undecodable(value: str) -> bool:
-    # surrogateescape maps each undecodable byte to a lone surrogate U+DC80..U+DCFF.
-    return any("\udc80" <= ch <= "\udcff" for ch in value)

@@ -22,11 +22,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import chain
 
 import blake3
 import numpy as np
 
-from linkage_service.wire.schema import FieldSpec, LinkageSchema
+from linkage_service.wire.schema import LinkageSchema
 
 from .csv_input import CsvRow, RowProblem
 from .fields import field_tokeniser, identifier_value
@@ -35,6 +36,7 @@ from .secret import Secret, key_check, slot_key
 __all__ = ["BloomEncoder", "EncodeReport", "EncodedChunk"]
 
 MAX_PROBLEMS_KEPT = 1000
+_UNSEEN = object()
 _POSITION_BYTES = 4
 
 
@@ -77,27 +79,29 @@ class _SlotHasher:
 
     def __init__(self, key: bytes, weight: int, n_bits: int) -> None:
         self._key, self._weight, self._n_bits = key, weight, n_bits
+        self._length = weight * _POSITION_BYTES
         self._ids: dict[str, int] = {}
-        self._rows: list[np.ndarray] = []
+        self._pending = bytearray()
         self._table = np.zeros((0, weight), dtype=np.uint32)
 
     def token_ids(self, tokens: Iterable[str]) -> tuple[int, ...]:
+        ids = self._ids
         out = []
         for token in tokens:
-            tid = self._ids.get(token)
+            tid = ids.get(token)
             if tid is None:
-                tid = self._ids[token] = len(self._ids)
-                digest = blake3.blake3(token.encode(), key=self._key).digest(
-                    length=self._weight * _POSITION_BYTES
-                )
-                self._rows.append(np.frombuffer(digest, dtype="<u4") % np.uint32(self._n_bits))
+                tid = ids[token] = len(ids)
+                self._pending += blake3.blake3(token.encode(), key=self._key).digest(
+                    length=self._length)
             out.append(tid)
         return tuple(out)
 
     def table(self) -> np.ndarray:
         """uint32 (n_tokens, weight): positions of every token seen so far."""
-        if len(self._rows) > self._table.shape[0]:
-            self._table = np.vstack([self._table, *self._rows[self._table.shape[0]:]])
+        if self._pending:
+            fresh = np.frombuffer(bytes(self._pending), dtype="<u4").reshape(-1, self._weight)
+            self._table = np.vstack([self._table, fresh % np.uint32(self._n_bits)])
+            self._pending.clear()
         return self._table
 
 
@@ -128,90 +132,103 @@ class BloomEncoder:
         )
 
     def encode(self, rows: Iterable[CsvRow | RowProblem]) -> EncodedChunk:
-        """Encode rows (from :func:`read_csv_rows`); problems and rejections go to the report."""
-        n_filter = len(self._filter)
-        record_ids: list[str] = []
-        hits: list[list[tuple[int, ...]]] = [[] for _ in self._filter]
-        owners: list[list[int]] = [[] for _ in self._filter]
-        id_tokens: list[tuple[int, ...]] = []
+        """Encode rows (from :func:`read_csv_rows`); problems and rejections go to the report.
+
+        Work is column by column: each field maps its column through its cache, so the Python
+        cost per row is a dictionary lookup per field."""
+        good: list[CsvRow] = []
         for row in rows:
             self.report.rows_read += 1
             if isinstance(row, RowProblem):
                 self.report.reject(row.line, row.reason, "malformed row")
-                continue
-            tokens = self._row_tokens(row)
-            if tokens is None:
-                continue
-            position = len(record_ids)
-            record_ids.append(row.record_id)
-            for f, ids in enumerate(tokens):
-                if ids:
-                    hits[f].append(ids)
-                    owners[f].append(position)
-            id_tokens.append(self._identifier_tokens(row.values[n_filter:]))
-        self.report.encoded += len(record_ids)
-        bits = self._set_bits(len(record_ids), hits, owners)
-        identifiers = np.array(id_tokens, dtype=np.uint64).reshape(
-            len(record_ids), len(self._id_keys)
-        )
-        return EncodedChunk(record_ids, bits, identifiers)
+            else:
+                good.append(row)
+        columns = list(zip(*(row.values for row in good), strict=True)) or [
+            () for _ in self.columns
+        ]
+        field_ids = [self._column_ids(f, columns[f]) for f in range(len(self._filter))]
+        kept = self._kept_rows(good, field_ids)
+        self.report.encoded += len(kept)
+        bits = self._set_bits(kept, field_ids)
+        n_filter = len(self._filter)
+        identifiers = np.zeros((len(kept), len(self._id_keys)), dtype=np.uint64)
+        for i in range(len(self._id_keys)):
+            column = columns[n_filter + i]
+            identifiers[:, i] = self._identifier_column(i, [column[r] for r in kept])
+        return EncodedChunk([good[r].record_id for r in kept], bits, identifiers)
 
-    def _row_tokens(self, row: CsvRow) -> list[tuple[int, ...] | None] | None:
-        out: list[tuple[int, ...] | None] = []
-        for f, (spec, tokenise) in enumerate(self._filter):
-            raw = row.values[f]
-            ids = None if raw is None else self._cached_ids(f, spec, tokenise, raw)
-            if ids is None:
-                self.report.fields_missing[spec.name] += 1
-                if spec.missing == "reject":
-                    self.report.reject(row.line, f"required field {spec.name} is missing "
-                                       "or not valid", f"missing {spec.name}")
-                    return None
-            out.append(ids)
-        present = sum(1 for ids in out if ids)
-        if present < self.schema.min_fields_present:
-            self.report.reject(row.line, f"only {present} of the schema's fields present; "
-                               f"at least {self.schema.min_fields_present} needed",
-                               "too few fields")
-            return None
+    def _column_ids(self, f: int, column: tuple[str | None, ...]) -> list[tuple[int, ...] | None]:
+        cache = self._caches[f]
+        out = []
+        for raw in column:
+            ids = cache.get(raw, _UNSEEN) if raw is not None else None
+            if ids is _UNSEEN:
+                ids = self._tokenise(f, raw)  # type: ignore[arg-type]
+            out.append(ids)  # type: ignore[arg-type]
         return out
 
-    def _cached_ids(self, f: int, spec: FieldSpec, tokenise, raw: str) -> tuple[int, ...] | None:  # type: ignore[no-untyped-def]
-        cache = self._caches[f]
-        if raw in cache:
-            return cache[raw]
+    def _tokenise(self, f: int, raw: str) -> tuple[int, ...] | None:
+        spec, tokenise = self._filter[f]
         tokens = tokenise(raw)
         ids = self._slots[spec.slot].token_ids(tokens) if tokens else None
-        cache[raw] = ids
+        self._caches[f][raw] = ids
         return ids
 
-    def _identifier_tokens(self, raws: tuple[str | None, ...]) -> tuple[int, ...]:
-        out = []
-        for i, (spec, raw) in enumerate(zip(self.schema.identifier_fields, raws, strict=True)):
-            cache = self._id_caches[i]
+    def _kept_rows(self, good: list[CsvRow], field_ids: list[list[tuple[int, ...] | None]],
+                   ) -> list[int]:
+        """Indices of rows with enough fields present; the rest are reported by line."""
+        present = np.array([[ids is not None for ids in col] for col in field_ids],
+                           dtype=bool).reshape(len(field_ids), len(good)).T
+        for f, (spec, _) in enumerate(self._filter):
+            self.report.fields_missing[spec.name] += int((~present[:, f]).sum())
+        required = [f for f, (spec, _) in enumerate(self._filter) if spec.missing == "reject"]
+        lacking_required = ~present[:, required].all(axis=1)
+        counts = present.sum(axis=1)
+        too_few = counts < self.schema.min_fields_present
+        for r in np.flatnonzero(lacking_required | too_few).tolist():
+            self._report_rejected(good[r].line, present[r], int(counts[r]), required)
+        return np.flatnonzero(~(lacking_required | too_few)).tolist()
+
+    def _report_rejected(self, line: int, present: np.ndarray, count: int,
+                         required: list[int]) -> None:
+        missing = [self._filter[f][0].name for f in required if not present[f]]
+        if missing:
+            self.report.reject(line, f"required field {missing[0]} is missing or not valid",
+                               f"missing {missing[0]}")
+        else:
+            self.report.reject(line, f"only {count} of the schema's fields present; at least "
+                               f"{self.schema.min_fields_present} needed", "too few fields")
+
+    def _identifier_column(self, i: int, column: list[str | None]) -> np.ndarray:
+        spec, cache = self.schema.identifier_fields[i], self._id_caches[i]
+        statuses = self.report.identifiers[spec.name]
+        out = np.zeros(len(column), dtype=np.uint64)
+        for r, raw in enumerate(column):
             key = raw or ""
             if key not in cache:
                 status, value = identifier_value(spec, raw) if raw else ("missing", None)
                 cache[key] = (status, 0 if value is None else self._id_token(i, value))
-            status, token = cache[key]
-            self.report.identifiers[spec.name][status] += 1
-            out.append(token)
-        return tuple(out)
+            status, out[r] = cache[key]
+            statuses[status] += 1
+        return out
 
     def _id_token(self, i: int, value: str) -> int:
         digest = blake3.blake3(value.encode(), key=self._id_keys[i]).digest(length=8)
         return int.from_bytes(digest, "little") or 1  # 0 is reserved for "absent"
 
-    def _set_bits(self, n: int, hits: list[list[tuple[int, ...]]],
-                  owners: list[list[int]]) -> np.ndarray:
-        dense = np.zeros((n, self.schema.filter_bits), dtype=bool)
+    def _set_bits(self, kept: list[int],
+                  field_ids: list[list[tuple[int, ...] | None]]) -> np.ndarray:
+        dense = np.zeros((len(kept), self.schema.filter_bits), dtype=bool)
         for f, (spec, _) in enumerate(self._filter):
-            if not hits[f]:
+            column = field_ids[f]
+            hits = [(pos, column[r]) for pos, r in enumerate(kept) if column[r]]
+            if not hits:
                 continue
-            lengths = np.fromiter((len(h) for h in hits[f]), dtype=np.int64, count=len(hits[f]))
-            token_ids = np.fromiter((t for h in hits[f] for t in h), dtype=np.int64,
+            lengths = np.fromiter((len(ids) for _, ids in hits), dtype=np.int64, count=len(hits))
+            token_ids = np.fromiter(chain.from_iterable(ids for _, ids in hits), dtype=np.int64,
                                     count=int(lengths.sum()))
-            rows = np.repeat(np.asarray(owners[f], dtype=np.int64), lengths)
+            rows = np.repeat(np.fromiter((pos for pos, _ in hits), dtype=np.int64,
+                                         count=len(hits)), lengths)
             positions = self._slots[spec.slot].table()[token_ids, : spec.weight]
             dense[rows[:, None], positions] = True
         return np.packbits(dense, axis=1)
