@@ -1,9 +1,13 @@
-"""Reading an agency's CSV extract: one record per row, problems reported with line numbers.
+"""Reading an agency's CSV extract in column chunks, with problems reported by line number.
 
 Rows are never silently dropped: a row that cannot be used becomes a :class:`RowProblem` naming
 its physical line and the reason (wrong number of columns, bytes that are not UTF-8, no record
-id, a record id seen before). Extra columns are ignored; a column that a schema field names but
-the file lacks counts as missing on every row.
+id, a record id seen before). Blank lines are not records and are skipped. Extra columns are
+ignored; a column that a schema field names but the file lacks is missing on every row.
+
+Rows are read with the C csv parser and handed on as columns, so the per-row Python work is a
+few list operations; the checks run per column, falling back to a per-row scan only where a
+column has a problem.
 """
 
 from __future__ import annotations
@@ -12,27 +16,20 @@ import csv
 import io
 import re
 from collections.abc import Callable, Iterator
+from itertools import islice
 from pathlib import Path
-from typing import NamedTuple
+from typing import IO, NamedTuple
 
 from .errors import InputError
 
-__all__ = ["CsvRow", "RowProblem", "read_csv_rows"]
+__all__ = ["ColumnChunk", "RowProblem", "read_csv_chunks"]
 
 MAX_RECORD_ID_CHARS = 128
 # Python's csv module refuses fields over 128 KiB by default; no real identifier is that long,
 # but a corrupt file might be, and that should be a row problem, not a crash.
 _FIELD_LIMIT = 1 << 20
-
-
 # surrogateescape maps each undecodable byte to a lone surrogate U+DC80..U+DCFF.
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
-
-
-class CsvRow(NamedTuple):
-    line: int
-    record_id: str
-    values: tuple[str | None, ...]
 
 
 class RowProblem(NamedTuple):
@@ -40,13 +37,25 @@ class RowProblem(NamedTuple):
     reason: str
 
 
-def read_csv_rows(
+class ColumnChunk(NamedTuple):
+    """Usable rows of one chunk, by column. ``columns[k]`` follows the requested column order
+    and is None where the file has no such column (missing on every row)."""
+
+    lines: list[int]
+    record_ids: list[str]
+    columns: list[list[str] | None]
+    problems: list[RowProblem]
+    rows_read: int
+
+
+def read_csv_chunks(
     path: str | Path,
     id_column: str,
     columns: tuple[str, ...],
+    chunk_rows: int,
     progress: Callable[[int], None] | None = None,
-) -> tuple[list[str], Iterator[CsvRow | RowProblem]]:
-    """Open ``path`` and return (header, rows). ``values`` follow ``columns`` (None = absent)."""
+) -> Iterator[ColumnChunk]:
+    """Yield the file's rows in chunks; raises InputError if the file has no usable header."""
     try:
         raw = open(path, "rb")  # noqa: SIM115 - closed by the generator below
     except OSError as e:
@@ -54,64 +63,121 @@ def read_csv_rows(
     text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
     csv.field_size_limit(_FIELD_LIMIT)
     reader = csv.reader(text, strict=True)
+    header = _header(reader, raw, path, id_column)
+    return _chunks(reader, raw, header, id_column, columns, chunk_rows, progress)
+
+
+def _header(reader, raw: IO[bytes], path: str | Path, id_column: str) -> list[str]:  # type: ignore[no-untyped-def]
     try:
-        header = next(reader)
+        header = [h.strip() for h in next(reader)]
     except StopIteration:
         raw.close()
         raise InputError(f"{path} is empty: expected a header row naming the columns") from None
     except csv.Error as e:
         raw.close()
         raise InputError(f"{path}: header row is not valid CSV ({e})") from e
-    header = [h.strip() for h in header]
     if id_column not in header:
         raw.close()
         raise InputError(
             f"{path}: no {id_column!r} column in the header (found: {', '.join(header)})"
         )
-    return header, _rows(reader, raw, header, id_column, columns, progress)
+    return header
 
 
-def _rows(reader, raw, header, id_column, columns, progress) -> Iterator[CsvRow | RowProblem]:  # type: ignore[no-untyped-def]
+def _chunks(reader, raw, header, id_column, columns, chunk_rows, progress):  # type: ignore[no-untyped-def]
     position = {name: i for i, name in enumerate(header)}
-    id_at = position[id_column]
     picks = [position.get(c) for c in columns]
     first_seen: dict[str, int] = {}
-    width = len(header)
     with raw:
-        line = reader.line_num
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as e:
-                yield RowProblem(reader.line_num, f"not valid CSV ({e})")
-                continue
-            start, line = line + 1, reader.line_num
-            if progress is not None and line % 4096 == 0:
+        exhausted = False
+        while not exhausted:
+            rows, lines, problems, exhausted = _read_rows(reader, chunk_rows)
+            if progress is not None:
                 progress(raw.tell())
-            if not row:
-                continue
-            problem = _row_problem(row, width, id_at, first_seen, start)
-            if problem:
-                yield RowProblem(start, problem)
-                continue
-            record_id = row[id_at].strip()
-            first_seen[record_id] = start
-            yield CsvRow(start, record_id, tuple(
-                None if i is None else (row[i].strip() or None) for i in picks
-            ))
-        if progress is not None:
-            progress(raw.tell())
+            if rows or problems:
+                yield _to_columns(rows, lines, problems, len(header), position[id_column],
+                                  picks, first_seen)
 
 
-def _row_problem(row: list[str], width: int, id_at: int, first_seen: dict[str, int],
-                 line: int) -> str:
-    if len(row) != width:
-        return f"expected {width} columns, found {len(row)}"
-    if _UNDECODABLE.search("".join(row)):
-        return "contains bytes that are not valid UTF-8"
-    record_id = row[id_at].strip()
+def _read_rows(reader, limit: int):  # type: ignore[no-untyped-def]
+    """Up to ``limit`` rows with the line each starts on, the problems met, and whether the
+    file is exhausted. Rows are pulled by the C parser in bulk; their lines are recovered
+    afterwards from the parser's line count (a quoted field may span lines), so the Python cost
+    per row stays near zero."""
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    problems: list[RowProblem] = []
+    exhausted = False
+    while len(rows) + len(problems) < limit:
+        first_line, before = reader.line_num + 1, len(rows)
+        wanted = limit - len(rows) - len(problems)
+        error = None
+        try:
+            rows.extend(islice(reader, wanted))
+        except csv.Error as e:
+            error = e
+        next_line = _assign_lines(rows, before, first_line, reader.line_num, lines, error)
+        if error is None:
+            exhausted = len(rows) - before < wanted
+            break
+        problems.append(RowProblem(next_line, f"not valid CSV ({error})"))
+    blank = [i for i, row in enumerate(rows) if not row]
+    if blank:
+        skip = set(blank)
+        rows = [r for i, r in enumerate(rows) if i not in skip]
+        lines = [line for i, line in enumerate(lines) if i not in skip]
+    return rows, lines, problems, exhausted
+
+
+def _assign_lines(rows: list[list[str]], before: int, first_line: int, last_line: int,
+                  lines: list[int], error: Exception | None) -> int:
+    """Append the start line of rows[before:]; return the line after the last of them."""
+    count = len(rows) - before
+    if error is None and last_line - first_line + 1 == count:
+        lines.extend(range(first_line, first_line + count))
+        return first_line + count
+    line = first_line
+    for row in rows[before:]:
+        lines.append(line)
+        line += 1 + sum(field.count("\n") for field in row)
+    return line
+
+
+def _to_columns(rows, lines, problems, width, id_at, picks, first_seen) -> ColumnChunk:  # type: ignore[no-untyped-def]
+    rows_read = len(rows) + len(problems)
+    bad = {i: f"expected {width} columns, found {len(r)}" for i, r in enumerate(rows)
+           if len(r) != width}
+    good = [i for i in range(len(rows)) if i not in bad] if bad else range(len(rows))
+    by_column = list(zip(*(rows[i] for i in good), strict=True)) or [()] * width
+    for column in by_column:
+        if _UNDECODABLE.search("\x00".join(column)):
+            for k, value in enumerate(column):
+                if _UNDECODABLE.search(value):
+                    bad.setdefault(good[k], "contains bytes that are not valid UTF-8")
+    ids = [v.strip() for v in by_column[id_at]]
+    for k, record_id in enumerate(ids):
+        reason = _id_problem(record_id, first_seen)
+        if reason:
+            bad.setdefault(good[k], reason)
+        elif good[k] not in bad:
+            first_seen[record_id] = lines[good[k]]
+    problems.extend(RowProblem(lines[i], reason) for i, reason in bad.items())
+    problems.sort()
+    keep = [k for k in range(len(good)) if good[k] not in bad] if bad else range(len(good))
+    return ColumnChunk(
+        lines=[lines[good[k]] for k in keep],
+        record_ids=[ids[k] for k in keep],
+        columns=[None if p is None else _select(by_column[p], keep, bad) for p in picks],
+        problems=problems,
+        rows_read=rows_read,
+    )
+
+
+def _select(column: tuple[str, ...], keep, bad) -> list[str]:  # type: ignore[no-untyped-def]
+    return [column[k] for k in keep] if bad else list(column)
+
+
+def _id_problem(record_id: str, first_seen: dict[str, int]) -> str:
     if not record_id:
         return "empty record id"
     if len(record_id) > MAX_RECORD_ID_CHARS or not record_id.isprintable():

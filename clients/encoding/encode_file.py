@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,15 +10,15 @@ import numpy as np
 from linkage_service.wire.encoded_file import EncodedBatch
 from linkage_service.wire.schema import LinkageSchema
 
-from .csv_input import read_csv_rows
+from .csv_input import read_csv_chunks
 from .encoder import BloomEncoder
 from .errors import InputError
 from .secret import Secret
 
 __all__ = ["CHUNK_ROWS", "encode_csv"]
 
-# Rows encoded per numpy pass: 16k rows x 1024 bits is a 16 MB boolean scratch matrix.
-CHUNK_ROWS = 16384
+# Rows per numpy pass: large enough to amortise per-chunk work, small enough to bound memory.
+CHUNK_ROWS = 65536
 
 
 def encode_csv(
@@ -33,10 +32,11 @@ def encode_csv(
     if not agency or not agency.isprintable() or len(agency) > 64:
         raise InputError("agency name must be 1-64 printable characters")
     encoder = BloomEncoder(schema, secret)
-    _, rows = read_csv_rows(path, schema.record_id_column, encoder.columns, progress)
+    chunks = read_csv_chunks(path, schema.record_id_column, encoder.columns, CHUNK_ROWS,
+                             progress)
     ids: list[str] = []
     bits, identifiers = [], []
-    while chunk := list(itertools.islice(rows, CHUNK_ROWS)):
+    for chunk in chunks:
         encoded = encoder.encode(chunk)
         ids.extend(encoded.record_ids)
         bits.append(encoded.bits)

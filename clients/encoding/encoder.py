@@ -7,37 +7,34 @@ hashing, whose linear structure is what the Kroll & Steinmetzer (2015) attack ex
 positions are a prefix of one output stream, fields sharing a slot with different weights still
 agree on min(weight) positions for an equal token.
 
-Work is done once per distinct value: each field caches raw value -> token ids, each slot caches
-token -> positions, so a column of 1M rows with 5,000 distinct surnames costs 5,000 normalisations
-and only the distinct q-grams' hashes. Bits are then set for whole chunks with numpy fancy
-indexing. All caches belong to one :class:`BloomEncoder`, which lives for one run: nothing
-derived from the secret is kept process-wide.
+Work is done once per distinct value (:mod:`clients.encoding.field_table`): a column of 1M rows
+with 5,000 distinct surnames costs 5,000 normalisations and only the distinct q-grams' hashes;
+records are then assembled with numpy. All tables belong to one :class:`BloomEncoder`, which
+lives for one run: nothing derived from the secret is kept process-wide.
 
-Identifier fields (NHS number) are not put in the filter. A valid number becomes a 64-bit keyed
-token beside it (0 = absent); only valid numbers are used, so a typo cannot claim disagreement.
+Identifier fields (NHS number) are not put in the filter: see
+:mod:`clients.encoding.identifiers`.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import chain
 
-import blake3
 import numpy as np
 
-from linkage_service.wire.schema import LinkageSchema
+from linkage_service.wire.schema import FieldSpec, LinkageSchema
 
-from .csv_input import CsvRow, RowProblem
+from .csv_input import ColumnChunk
+from .field_table import MISSING, FieldTable, SlotHasher
 from .fields import field_tokeniser, identifier_value
+from .identifiers import IdentifierColumn, nhs_numbers_vectorised
 from .secret import Secret, key_check, slot_key
 
 __all__ = ["BloomEncoder", "EncodeReport", "EncodedChunk"]
 
 MAX_PROBLEMS_KEPT = 1000
-_UNSEEN = object()
-_POSITION_BYTES = 4
 
 
 @dataclass
@@ -74,35 +71,14 @@ class EncodedChunk:
     identifiers: np.ndarray  # uint64 (n, number of identifier fields)
 
 
-class _SlotHasher:
-    """Token -> bit positions under one slot key; every distinct token is hashed once."""
+def _generic_validate(spec: FieldSpec):  # type: ignore[no-untyped-def]
+    def validate(raws: Sequence[str]) -> tuple[list[str | None], np.ndarray]:
+        results = [identifier_value(spec, raw) for raw in raws]
+        codes = {"missing": 0, "invalid": 1, "valid": 2}
+        return ([v for _, v in results],
+                np.array([codes[s] for s, _ in results], dtype=np.int8))
 
-    def __init__(self, key: bytes, weight: int, n_bits: int) -> None:
-        self._key, self._weight, self._n_bits = key, weight, n_bits
-        self._length = weight * _POSITION_BYTES
-        self._ids: dict[str, int] = {}
-        self._pending = bytearray()
-        self._table = np.zeros((0, weight), dtype=np.uint32)
-
-    def token_ids(self, tokens: Iterable[str]) -> tuple[int, ...]:
-        ids = self._ids
-        out = []
-        for token in tokens:
-            tid = ids.get(token)
-            if tid is None:
-                tid = ids[token] = len(ids)
-                self._pending += blake3.blake3(token.encode(), key=self._key).digest(
-                    length=self._length)
-            out.append(tid)
-        return tuple(out)
-
-    def table(self) -> np.ndarray:
-        """uint32 (n_tokens, weight): positions of every token seen so far."""
-        if self._pending:
-            fresh = np.frombuffer(bytes(self._pending), dtype="<u4").reshape(-1, self._weight)
-            self._table = np.vstack([self._table, fresh % np.uint32(self._n_bits)])
-            self._pending.clear()
-        return self._table
+    return validate
 
 
 class BloomEncoder:
@@ -115,120 +91,70 @@ class BloomEncoder:
         weights: dict[str, int] = {}
         for spec in schema.filter_fields:
             weights[spec.slot] = max(weights.get(spec.slot, 0), spec.weight)
-        self._slots = {s: _SlotHasher(slot_key(secret, s), w, schema.filter_bits)
-                       for s, w in weights.items()}
-        self._filter = [(spec, field_tokeniser(spec)) for spec in schema.filter_fields]
-        self._caches: list[dict[str, tuple[int, ...] | None]] = [{} for _ in self._filter]
-        self._id_keys = [slot_key(secret, spec.slot) for spec in schema.identifier_fields]
-        self._id_caches: list[dict[str, tuple[str, int]]] = [{} for _ in self._id_keys]
+        hashers = {s: SlotHasher(slot_key(secret, s), w, schema.filter_bits)
+                   for s, w in weights.items()}
+        self._tables = [FieldTable(field_tokeniser(spec), hashers[spec.slot], spec.weight,
+                                   schema.filter_bits) for spec in schema.filter_fields]
+        self._hashers = hashers
+        self._identifiers = [
+            IdentifierColumn(slot_key(secret, spec.slot),
+                             nhs_numbers_vectorised if spec.normaliser == "nhs_number"
+                             else _generic_validate(spec))
+            for spec in schema.identifier_fields
+        ]
         for spec in schema.identifier_fields:
             self.report.identifiers[spec.name] = Counter()
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """CSV columns read, in the order values are passed: filter fields, then identifiers."""
-        return tuple(s.column for s, _ in self._filter) + tuple(
-            s.column for s in self.schema.identifier_fields
-        )
+        """CSV columns read, in order: filter fields, then identifier fields."""
+        return tuple(s.column for s in self.schema.filter_fields) + tuple(
+            s.column for s in self.schema.identifier_fields)
 
-    def encode(self, rows: Iterable[CsvRow | RowProblem]) -> EncodedChunk:
-        """Encode rows (from :func:`read_csv_rows`); problems and rejections go to the report.
+    @property
+    def distinct_tokens(self) -> int:
+        return sum(h.distinct_tokens for h in self._hashers.values())
 
-        Work is column by column: each field maps its column through its cache, so the Python
-        cost per row is a dictionary lookup per field."""
-        good: list[CsvRow] = []
-        for row in rows:
-            self.report.rows_read += 1
-            if isinstance(row, RowProblem):
-                self.report.reject(row.line, row.reason, "malformed row")
-            else:
-                good.append(row)
-        columns = list(zip(*(row.values for row in good), strict=True)) or [
-            () for _ in self.columns
-        ]
-        field_ids = [self._column_ids(f, columns[f]) for f in range(len(self._filter))]
-        kept = self._kept_rows(good, field_ids)
+    def encode(self, chunk: ColumnChunk) -> EncodedChunk:
+        """Encode one chunk of rows; problems and rejections go to the report."""
+        self.report.rows_read += chunk.rows_read
+        for problem in chunk.problems:
+            self.report.reject(problem.line, problem.reason, "malformed row")
+        n = len(chunk.record_ids)
+        rows = np.stack([table.lookup(chunk.columns[f], n)
+                         for f, table in enumerate(self._tables)]) if n else np.zeros(
+                             (len(self._tables), 0), dtype=np.int64)
+        kept = self._kept_rows(chunk.lines, rows != MISSING)
         self.report.encoded += len(kept)
-        bits = self._set_bits(kept, field_ids)
-        n_filter = len(self._filter)
-        identifiers = np.zeros((len(kept), len(self._id_keys)), dtype=np.uint64)
-        for i in range(len(self._id_keys)):
-            column = columns[n_filter + i]
-            identifiers[:, i] = self._identifier_column(i, [column[r] for r in kept])
-        return EncodedChunk([good[r].record_id for r in kept], bits, identifiers)
+        words = np.zeros((len(kept), self.schema.filter_bits // 64), dtype=np.uint64)
+        for f, table in enumerate(self._tables):
+            words |= table.bits(rows[f, kept])
+        n_filter = len(self._tables)
+        identifiers = np.zeros((len(kept), len(self._identifiers)), dtype=np.uint64)
+        for i, (column, spec) in enumerate(zip(self._identifiers, self.schema.identifier_fields,
+                                               strict=True)):
+            values = chunk.columns[n_filter + i]
+            picked = None if values is None else [values[r] for r in kept.tolist()]
+            identifiers[:, i] = column.tokens(picked, len(kept), self.report.identifiers[spec.name])
+        return EncodedChunk([chunk.record_ids[r] for r in kept.tolist()], words.view(np.uint8),
+                            identifiers)
 
-    def _column_ids(self, f: int, column: tuple[str | None, ...]) -> list[tuple[int, ...] | None]:
-        cache = self._caches[f]
-        out = []
-        for raw in column:
-            ids = cache.get(raw, _UNSEEN) if raw is not None else None
-            if ids is _UNSEEN:
-                ids = self._tokenise(f, raw)  # type: ignore[arg-type]
-            out.append(ids)  # type: ignore[arg-type]
-        return out
-
-    def _tokenise(self, f: int, raw: str) -> tuple[int, ...] | None:
-        spec, tokenise = self._filter[f]
-        tokens = tokenise(raw)
-        ids = self._slots[spec.slot].token_ids(tokens) if tokens else None
-        self._caches[f][raw] = ids
-        return ids
-
-    def _kept_rows(self, good: list[CsvRow], field_ids: list[list[tuple[int, ...] | None]],
-                   ) -> list[int]:
-        """Indices of rows with enough fields present; the rest are reported by line."""
-        present = np.array([[ids is not None for ids in col] for col in field_ids],
-                           dtype=bool).reshape(len(field_ids), len(good)).T
-        for f, (spec, _) in enumerate(self._filter):
-            self.report.fields_missing[spec.name] += int((~present[:, f]).sum())
-        required = [f for f, (spec, _) in enumerate(self._filter) if spec.missing == "reject"]
-        lacking_required = ~present[:, required].all(axis=1)
-        counts = present.sum(axis=1)
+    def _kept_rows(self, lines: list[int], present: np.ndarray) -> np.ndarray:
+        """int64 indices of rows with enough fields present; the rest are reported by line."""
+        specs = self.schema.filter_fields
+        for f, spec in enumerate(specs):
+            self.report.fields_missing[spec.name] += int((~present[f]).sum())
+        required = [f for f, spec in enumerate(specs) if spec.missing == "reject"]
+        lacking = ~present[required].all(axis=0)
+        counts = present.sum(axis=0)
         too_few = counts < self.schema.min_fields_present
-        for r in np.flatnonzero(lacking_required | too_few).tolist():
-            self._report_rejected(good[r].line, present[r], int(counts[r]), required)
-        return np.flatnonzero(~(lacking_required | too_few)).tolist()
-
-    def _report_rejected(self, line: int, present: np.ndarray, count: int,
-                         required: list[int]) -> None:
-        missing = [self._filter[f][0].name for f in required if not present[f]]
-        if missing:
-            self.report.reject(line, f"required field {missing[0]} is missing or not valid",
-                               f"missing {missing[0]}")
-        else:
-            self.report.reject(line, f"only {count} of the schema's fields present; at least "
-                               f"{self.schema.min_fields_present} needed", "too few fields")
-
-    def _identifier_column(self, i: int, column: list[str | None]) -> np.ndarray:
-        spec, cache = self.schema.identifier_fields[i], self._id_caches[i]
-        statuses = self.report.identifiers[spec.name]
-        out = np.zeros(len(column), dtype=np.uint64)
-        for r, raw in enumerate(column):
-            key = raw or ""
-            if key not in cache:
-                status, value = identifier_value(spec, raw) if raw else ("missing", None)
-                cache[key] = (status, 0 if value is None else self._id_token(i, value))
-            status, out[r] = cache[key]
-            statuses[status] += 1
-        return out
-
-    def _id_token(self, i: int, value: str) -> int:
-        digest = blake3.blake3(value.encode(), key=self._id_keys[i]).digest(length=8)
-        return int.from_bytes(digest, "little") or 1  # 0 is reserved for "absent"
-
-    def _set_bits(self, kept: list[int],
-                  field_ids: list[list[tuple[int, ...] | None]]) -> np.ndarray:
-        dense = np.zeros((len(kept), self.schema.filter_bits), dtype=bool)
-        for f, (spec, _) in enumerate(self._filter):
-            column = field_ids[f]
-            hits = [(pos, column[r]) for pos, r in enumerate(kept) if column[r]]
-            if not hits:
-                continue
-            lengths = np.fromiter((len(ids) for _, ids in hits), dtype=np.int64, count=len(hits))
-            token_ids = np.fromiter(chain.from_iterable(ids for _, ids in hits), dtype=np.int64,
-                                    count=int(lengths.sum()))
-            rows = np.repeat(np.fromiter((pos for pos, _ in hits), dtype=np.int64,
-                                         count=len(hits)), lengths)
-            positions = self._slots[spec.slot].table()[token_ids, : spec.weight]
-            dense[rows[:, None], positions] = True
-        return np.packbits(dense, axis=1)
+        for r in np.flatnonzero(lacking | too_few).tolist():
+            missing = [specs[f].name for f in required if not present[f, r]]
+            if missing:
+                self.report.reject(lines[r], f"required field {missing[0]} is missing or not "
+                                   "valid", f"missing {missing[0]}")
+            else:
+                self.report.reject(lines[r], f"only {counts[r]} of the schema's fields present; "
+                                   f"at least {self.schema.min_fields_present} needed",
+                                   "too few fields")
+        return np.flatnonzero(~(lacking | too_few))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from clients.encoding.csv_input import CsvRow
+from clients.encoding.csv_input import ColumnChunk
 from clients.encoding.encoder import BloomEncoder
 from clients.encoding.secret import Secret
 from linkage_service.wire.schema import load_schema
@@ -16,9 +16,11 @@ BASE = ("Amelia", "Smith", "2015-03-07", "F", "SW1A 1AA", "9434765919")
 
 def encode(*records, secret=SECRET, schema=SCHEMA):
     encoder = BloomEncoder(schema, secret)
-    rows = [CsvRow(i + 2, f"R{i}", tuple(r)) for i, r in enumerate(records)]
-    chunk = encoder.encode(rows)
-    return chunk, encoder
+    columns = [[r[k] or "" for r in records] for k in range(len(BASE))]
+    chunk = ColumnChunk(lines=list(range(2, len(records) + 2)),
+                        record_ids=[f"R{i}" for i in range(len(records))],
+                        columns=columns, problems=[], rows_read=len(records))
+    return encoder.encode(chunk), encoder
 
 
 def bits(*records, **kw):
@@ -100,9 +102,8 @@ def test_valid_nhs_numbers_become_keyed_tokens_and_invalid_ones_do_not():
 def test_each_distinct_value_is_tokenised_once():
     chunk, encoder = encode(*([BASE] * 50 + [variant(given="Oliver")] * 50))
     assert chunk.bits.shape == (100, 128)
-    assert len(encoder._caches[0]) == 2  # two distinct given names
-    distinct_tokens = len(encoder._slots["name"]._ids)
-    assert distinct_tokens == len({"_a", "am", "me", "el", "li", "ia", "a_", "_s", "sm", "mi",
+    assert encoder._tables[0].distinct_values == 2  # two distinct given names
+    assert encoder._hashers["name"].distinct_tokens == len({"_a", "am", "me", "el", "li", "ia", "a_", "_s", "sm", "mi",
                                    "it", "th", "h_", "_o", "ol", "iv", "ve", "er", "r_"})
 
 

@@ -1,0 +1,117 @@
+"""Per-field tables of distinct values and their Bloom-filter bits.
+
+Each distinct raw value of a field is normalised, tokenised and hashed once per run; its bits are
+kept as one packed row. A record's filter is then the OR of one row per field, gathered with
+numpy: the per-record cost is a dictionary lookup per field and a few vector operations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+import blake3
+import numpy as np
+
+__all__ = ["FieldTable", "SlotHasher"]
+
+_POSITION_BYTES = 4
+MISSING = 0  # row 0 of every table is the empty filter: the value was missing or unusable
+
+
+class SlotHasher:
+    """Token -> bit positions under one slot key; every distinct token is hashed once.
+
+    A token's positions are the first ``weight`` little-endian 32-bit words of its keyed BLAKE3
+    output, each modulo the filter length, so fields that share a slot with different weights
+    agree on a prefix of positions."""
+
+    def __init__(self, key: bytes, weight: int, n_bits: int) -> None:
+        self._key, self._weight, self._n_bits = key, weight, n_bits
+        self._length = weight * _POSITION_BYTES
+        self._ids: dict[str, int] = {}
+        self._pending = bytearray()
+        self._table = np.zeros((0, weight), dtype=np.uint32)
+
+    @property
+    def distinct_tokens(self) -> int:
+        return len(self._ids)
+
+    def token_ids(self, tokens: Iterable[str]) -> list[int]:
+        ids = self._ids
+        out = []
+        for token in tokens:
+            tid = ids.get(token)
+            if tid is None:
+                tid = ids[token] = len(ids)
+                self._pending += blake3.blake3(token.encode(), key=self._key).digest(
+                    length=self._length)
+            out.append(tid)
+        return out
+
+    def positions(self) -> np.ndarray:
+        """uint32 (n_tokens, weight): positions of every token seen so far."""
+        if self._pending:
+            fresh = np.frombuffer(bytes(self._pending), dtype="<u4").reshape(-1, self._weight)
+            self._table = np.vstack([self._table, fresh % np.uint32(self._n_bits)])
+            self._pending.clear()
+        return self._table
+
+
+class FieldTable:
+    """Distinct raw values of one field -> row index; row -> packed filter bits (uint64 words)."""
+
+    def __init__(self, tokenise: Callable[[str], tuple[str, ...] | None], hasher: SlotHasher,
+                 weight: int, n_bits: int) -> None:
+        self._tokenise, self._hasher, self._weight, self._n_bits = tokenise, hasher, weight, n_bits
+        self._index: dict[str, int] = {}
+        self._rows = np.zeros((1, n_bits // 64), dtype=np.uint64)
+        self._used = 1
+
+    @property
+    def distinct_values(self) -> int:
+        return len(self._index)
+
+    def lookup(self, column: Sequence[str] | None, n: int) -> np.ndarray:
+        """int64 (n,): the row of each value (MISSING for blank or unusable values)."""
+        if column is None:
+            return np.zeros(n, dtype=np.int64)
+        get = self._index.get
+        rows = np.fromiter((get(v, -1) for v in column), dtype=np.int64, count=n)
+        unseen = rows < 0
+        if unseen.any():
+            self._add(dict.fromkeys(column[i] for i in np.flatnonzero(unseen).tolist()))
+            rows[unseen] = [self._index[column[i]] for i in np.flatnonzero(unseen).tolist()]
+        return rows
+
+    def bits(self, rows: np.ndarray) -> np.ndarray:
+        """uint64 (len(rows), n_bits // 64)."""
+        return self._rows[rows]
+
+    def _add(self, raws: Iterable[str]) -> None:
+        fresh: list[list[int]] = []
+        for raw in raws:
+            tokens = self._tokenise(raw) if raw and not raw.isspace() else None
+            if not tokens:
+                self._index[raw] = MISSING
+                continue
+            self._index[raw] = self._used + len(fresh)
+            fresh.append(self._hasher.token_ids(tokens))
+        if fresh:
+            self._append(fresh)
+
+    def _append(self, token_lists: list[list[int]]) -> None:
+        lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+        flat = np.fromiter((t for ids in token_lists for t in ids), dtype=np.int64,
+                           count=int(lengths.sum()))
+        owner = np.repeat(np.arange(len(token_lists)), lengths)
+        dense = np.zeros((len(token_lists), self._n_bits), dtype=bool)
+        dense[owner[:, None], self._hasher.positions()[flat, : self._weight]] = True
+        packed = np.packbits(dense, axis=1).view(np.uint64)
+        needed = self._used + len(token_lists)
+        if needed > self._rows.shape[0]:
+            grown = np.zeros((max(needed, 2 * self._rows.shape[0]), self._rows.shape[1]),
+                             dtype=np.uint64)
+            grown[: self._used] = self._rows[: self._used]
+            self._rows = grown
+        self._rows[self._used : needed] = packed
+        self._used = needed
