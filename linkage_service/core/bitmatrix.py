@@ -38,14 +38,19 @@ class BitMatrix:
         check_n_bits(self.n_bits)
         n_words = self.n_bits // WORD_BITS
         if self.words.dtype != np.uint64 or self.words.ndim != 2:
-            raise CoreError(f"words must be a 2-D uint64 array, got {self.words.dtype} "
-                            f"with {self.words.ndim} dimensions")
+            raise CoreError(
+                f"words must be a 2-D uint64 array, got {self.words.dtype} "
+                f"with {self.words.ndim} dimensions"
+            )
         if self.words.shape[1] != n_words or not self.words.flags.c_contiguous:
-            raise BitLengthError(f"words must be C-contiguous with {n_words} columns for "
-                                 f"{self.n_bits}-bit filters, got shape {self.words.shape}")
+            raise BitLengthError(
+                f"words must be C-contiguous with {n_words} columns for "
+                f"{self.n_bits}-bit filters, got shape {self.words.shape}"
+            )
         if self.popcounts.shape != (self.words.shape[0],):
-            raise CoreError(f"popcounts has shape {self.popcounts.shape}, expected "
-                            f"({self.words.shape[0]},)")
+            raise CoreError(
+                f"popcounts has shape {self.popcounts.shape}, expected ({self.words.shape[0]},)"
+            )
 
     @property
     def n(self) -> int:
@@ -56,11 +61,13 @@ class BitMatrix:
 def check_n_bits(n_bits: int) -> None:
     """Raise ``BitLengthError`` unless ``n_bits`` is a positive multiple of 64."""
     if isinstance(n_bits, bool) or not isinstance(n_bits, (int, np.integer)):
-        raise BitLengthError(f"filter length must be an int, a positive multiple of {WORD_BITS} "
-                             f"bits, got {n_bits!r}")
+        raise BitLengthError(
+            f"filter length must be an int, a positive multiple of {WORD_BITS} bits, got {n_bits!r}"
+        )
     if n_bits <= 0 or n_bits % WORD_BITS:
-        raise BitLengthError(f"filter length must be a positive multiple of {WORD_BITS} bits, "
-                             f"got {n_bits}")
+        raise BitLengthError(
+            f"filter length must be a positive multiple of {WORD_BITS} bits, got {n_bits}"
+        )
 
 
 def from_packed(packed: np.ndarray, n_bits: int) -> BitMatrix:
@@ -83,14 +90,18 @@ def from_packed(packed: np.ndarray, n_bits: int) -> BitMatrix:
     n_bytes = int(n_bits) // BYTE_BITS
     if packed.ndim == 2:
         if packed.shape[1] != n_bytes:
-            raise BitLengthError(f"each row has {packed.shape[1]} bytes "
-                                 f"({packed.shape[1] * BYTE_BITS} bits) but n_bits is {n_bits} "
-                                 f"({n_bytes} bytes)")
+            raise BitLengthError(
+                f"each row has {packed.shape[1]} bytes "
+                f"({packed.shape[1] * BYTE_BITS} bits) but n_bits is {n_bits} "
+                f"({n_bytes} bytes)"
+            )
         n = packed.shape[0]
     elif packed.ndim == 1:
         if packed.size % n_bytes:
-            raise BitLengthError(f"a buffer of {packed.size} bytes is not a whole number of "
-                                 f"{n_bits}-bit ({n_bytes}-byte) records")
+            raise BitLengthError(
+                f"a buffer of {packed.size} bytes is not a whole number of "
+                f"{n_bits}-bit ({n_bytes}-byte) records"
+            )
         n = packed.size // n_bytes
     else:
         raise CoreError(f"packed encodings must be 1-D or 2-D, got {packed.ndim} dimensions")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["CandidatePairs", "empty_candidates", "sorted_candidates"]
 
@@ -48,7 +49,9 @@ def empty_candidates() -> CandidatePairs:
     )
 
 
-def sorted_candidates(scores: np.ndarray, left: np.ndarray, right: np.ndarray) -> CandidatePairs:
+def sorted_candidates(
+    scores: npt.ArrayLike, left: npt.ArrayLike, right: npt.ArrayLike
+) -> CandidatePairs:
     """Pairs in any order, returned as ``CandidatePairs`` in (-score, left, right) order."""
     scores = np.asarray(scores, dtype=np.float64)
     left = np.asarray(left, dtype=np.int64)

@@ -1,4 +1,4 @@
-"""Dice candidate generation: the fast kernel against the slow reference (and anonlink if present)."""
+"""Dice candidate generation: the fast kernel against the slow reference and anonlink."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from linkage_service.core import dice
+from linkage_service.core import _dice_kernels, dice
 from linkage_service.core.bitmatrix import BitMatrix, from_packed
 from linkage_service.core.candidates import CandidatePairs, empty_candidates, sorted_candidates
 from linkage_service.core.dice import dice_candidates, dice_scores
@@ -31,8 +31,10 @@ def planted_pair(rng: np.random.Generator, n_a: int, n_b: int, flip: float, n_bi
     copies = bits_a[:n_copies] ^ (rng.random((n_copies, n_bits)) < flip)
     fresh = rng.random((n_b - n_copies, n_bits)) < 0.28
     bits_b = rng.permutation(np.concatenate([copies, fresh]))
-    return (from_packed(np.packbits(bits_a, axis=1), n_bits),
-            from_packed(np.packbits(bits_b, axis=1), n_bits))
+    return (
+        from_packed(np.packbits(bits_a, axis=1), n_bits),
+        from_packed(np.packbits(bits_b, axis=1), n_bits),
+    )
 
 
 def assert_same(got: CandidatePairs, want: CandidatePairs) -> None:
@@ -46,12 +48,16 @@ def assert_same(got: CandidatePairs, want: CandidatePairs) -> None:
 @pytest.fixture
 def small_tiles(monkeypatch):
     """Tiles of a few rows and columns, so small inputs cross tile, split and chunk boundaries."""
-    monkeypatch.setattr(dice, "POPCOUNT_TILE_ROWS", 5)
-    monkeypatch.setattr(dice, "POPCOUNT_TILE_COLS", 37)
-    monkeypatch.setattr(dice, "GEMM_TILE_ROWS", 7)
-    monkeypatch.setattr(dice, "GEMM_TILE_COLS", 29)
-    monkeypatch.setattr(dice, "GEMM_CHUNK_COLS", 61)
-    monkeypatch.setattr(dice, "EXACT_BATCH", 3)
+    for name, value in [
+        ("POPCOUNT_TILE_ROWS", 5),
+        ("POPCOUNT_TILE_COLS", 37),
+        ("GEMM_TILE_ROWS", 7),
+        ("GEMM_TILE_COLS", 29),
+        ("GEMM_CHUNK_COLS", 61),
+        ("EXACT_BATCH", 3),
+        ("MIN_TILE_ROWS", 2),
+    ]:
+        monkeypatch.setattr(_dice_kernels, name, value)
 
 
 # --- BitMatrix ---------------------------------------------------------------------------------
@@ -91,9 +97,15 @@ def test_from_packed_rejects_byte_count_mismatch():
 
 
 def test_mismatched_lengths_rejected():
-    a, b = from_packed(np.zeros((1, 128), np.uint8), 1024), from_packed(np.zeros((1, 64), np.uint8), 512)
-    for call in (lambda: dice_candidates(a, b, 0.8), lambda: dice_candidates_reference(a, b, 0.8),
-                 lambda: dice_scores(a, b, [0], [0])):
+    a, b = (
+        from_packed(np.zeros((1, 128), np.uint8), 1024),
+        from_packed(np.zeros((1, 64), np.uint8), 512),
+    )
+    for call in (
+        lambda: dice_candidates(a, b, 0.8),
+        lambda: dice_candidates_reference(a, b, 0.8),
+        lambda: dice_scores(a, b, [0], [0]),
+    ):
         with pytest.raises(BitLengthError, match="1024 bits.*512 bits"):
             call()
 
@@ -118,10 +130,17 @@ def test_bad_method_and_threads_rejected():
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize(("n_a", "n_b", "density", "threshold"), [
-    (40, 300, 0.28, 0.8), (150, 90, 0.5, 0.5), (60, 60, 0.1, 0.3), (90, 120, 0.28, 0.7),
-    (30, 30, 0.9, 0.95), (70, 50, 0.02, 0.5),
-])
+@pytest.mark.parametrize(
+    ("n_a", "n_b", "density", "threshold"),
+    [
+        (40, 300, 0.28, 0.8),
+        (150, 90, 0.5, 0.5),
+        (60, 60, 0.1, 0.3),
+        (90, 120, 0.28, 0.7),
+        (30, 30, 0.9, 0.95),
+        (70, 50, 0.02, 0.5),
+    ],
+)
 def test_random_matches_reference(small_tiles, method, threads, n_a, n_b, density, threshold):
     rng = np.random.default_rng(n_a * 1000 + n_b)
     a, b = random_matrix(rng, n_a, density), random_matrix(rng, n_b, density)
@@ -181,12 +200,47 @@ def test_one_record_and_empty_sides(method):
     empty = from_packed(np.zeros((0, N_BITS // 8), np.uint8), N_BITS)
     got = dice_candidates(one, one, 1.0, method=method)
     assert (got.left.tolist(), got.right.tolist(), got.scores.tolist()) == ([0], [0], [1.0])
-    assert_same(dice_candidates(one, many, 0.2, method=method),
-                dice_candidates_reference(one, many, 0.2))
+    assert_same(
+        dice_candidates(one, many, 0.2, method=method), dice_candidates_reference(one, many, 0.2)
+    )
     for a, b in ((empty, many), (many, empty), (empty, empty)):
         assert_same(dice_candidates(a, b, 0.5, method=method), empty_candidates())
     zero = from_packed(np.zeros((3, N_BITS // 8), np.uint8), N_BITS)
     assert len(dice_candidates(zero, zero, 0.01, method=method)) == 0
+
+
+def boundary_pair() -> tuple[BitMatrix, BitMatrix]:
+    """Row 0 of the left side is a subset of row 0 of the right side with Dice exactly 0.75.
+
+    anonlink's popcount rule rejects it with the smaller record on the left: 2 * 300 * (1/0.75 - 1)
+    evaluates to just under 200 and truncates to 199 < 500 - 300. The other way round it passes.
+    """
+    small, big = np.zeros(N_BITS, bool), np.zeros(N_BITS, bool)
+    small[:300], big[:500] = True, True
+    rng = np.random.default_rng(9)
+    filler = np.packbits(rng.random((4, N_BITS)) < 0.3, axis=1)
+    a = from_packed(np.concatenate([np.packbits(small)[None], filler]), N_BITS)
+    b = from_packed(np.concatenate([np.packbits(big)[None], filler]), N_BITS)
+    return a, b
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_anonlink_popcount_rule_at_its_boundary(small_tiles, method):
+    a, b = boundary_pair()
+    assert anonlink_max_delta(300, 0.75) == 199
+    assert dice_scores(a, b, [0], [0]).tolist() == [0.75]
+    forward = as_dict(dice_candidates(a, b, 0.75, method=method))
+    backward = as_dict(dice_candidates(b, a, 0.75, method=method))
+    assert (0, 0) not in forward and backward[0, 0] == 0.75
+    assert_same(dice_candidates(a, b, 0.75, method=method), dice_candidates_reference(a, b, 0.75))
+    assert_same(dice_candidates(b, a, 0.75, method=method), dice_candidates_reference(b, a, 0.75))
+
+
+def test_auto_picks_a_method_once_and_matches():
+    assert dice.fastest_method() in ("gemm", "popcount")
+    assert dice.fastest_method() == dice.fastest_method()
+    a, b = planted_pair(np.random.default_rng(8), 60, 80, flip=0.05)
+    assert_same(dice_candidates(a, b, 0.7), dice_candidates_reference(a, b, 0.7))
 
 
 def test_dice_scores():
@@ -205,17 +259,21 @@ def test_dice_scores():
 
 
 def as_dict(c: CandidatePairs, swap: bool = False) -> dict[tuple[int, int], float]:
-    pairs = zip(c.right, c.left) if swap else zip(c.left, c.right)
+    pairs = zip(c.right, c.left, strict=True) if swap else zip(c.left, c.right, strict=True)
     return {(int(i), int(j)): float(s) for (i, j), s in zip(pairs, c.scores, strict=True)}
 
 
 matrices = st.tuples(
-    st.integers(0, 2**32 - 1), st.integers(0, 25), st.integers(0, 25),
-    st.sampled_from([64, 256, 1024]), st.floats(0.02, 0.98),
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 25),
+    st.integers(0, 25),
+    st.sampled_from([64, 256, 1024]),
+    st.floats(0.02, 0.98),
 )
 thresholds = st.floats(0.05, 1.0)
-settings_ = settings(max_examples=40, deadline=None,
-                     suppress_health_check=[HealthCheck.function_scoped_fixture])
+settings_ = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def build(spec) -> tuple[BitMatrix, BitMatrix]:
@@ -234,8 +292,10 @@ def build(spec) -> tuple[BitMatrix, BitMatrix]:
 @given(spec=matrices, threshold=thresholds, method=st.sampled_from(METHODS))
 def test_property_matches_reference(small_tiles, spec, threshold, method):
     a, b = build(spec)
-    assert_same(dice_candidates(a, b, threshold, method=method, threads=2),
-                dice_candidates_reference(a, b, threshold))
+    assert_same(
+        dice_candidates(a, b, threshold, method=method, threads=2),
+        dice_candidates_reference(a, b, threshold),
+    )
 
 
 @settings_
@@ -245,12 +305,12 @@ def test_property_symmetry(small_tiles, spec, threshold, method):
     a, b = build(spec)
     forward = as_dict(dice_candidates(a, b, threshold, method=method))
     backward = as_dict(dice_candidates(b, a, threshold, method=method), swap=True)
-    for (i, j) in forward.keys() & backward.keys():
+    for i, j in forward.keys() & backward.keys():
         assert forward[i, j] == backward[i, j]
-    for (i, j) in forward.keys() - backward.keys():  # rejected with b[j] on the left
+    for i, j in forward.keys() - backward.keys():  # rejected with b[j] on the left
         pa, pb = int(a.popcounts[i]), int(b.popcounts[j])
         assert abs(pa - pb) > anonlink_max_delta(pb, threshold)
-    for (i, j) in backward.keys() - forward.keys():
+    for i, j in backward.keys() - forward.keys():
         pa, pb = int(a.popcounts[i]), int(b.popcounts[j])
         assert abs(pa - pb) > anonlink_max_delta(pa, threshold)
 
@@ -270,7 +330,7 @@ def test_property_lower_threshold_gives_superset(small_tiles, spec, t1, t2, meth
 @given(spec=matrices, threshold=thresholds, method=st.sampled_from(METHODS))
 def test_property_order(small_tiles, spec, threshold, method):
     got = dice_candidates(*build(spec), threshold, method=method, threads=2)
-    keys = list(zip(-got.scores, got.left, got.right))
+    keys = list(zip(-got.scores, got.left, got.right, strict=True))
     assert keys == sorted(keys) and len(set(keys)) == len(keys)
     assert np.all(got.scores >= threshold)
     assert_same(sorted_candidates(got.scores[::-1], got.left[::-1], got.right[::-1]), got)
@@ -292,9 +352,13 @@ def anonlink_candidates(a: BitMatrix, b: BitMatrix, threshold: float) -> Candida
         return out
 
     scores, (left, right) = similarities.dice_coefficient_accelerated(
-        (to_bitarrays(a), to_bitarrays(b)), threshold)
-    return CandidatePairs(scores=np.asarray(scores, np.float64), left=np.asarray(left, np.int64),
-                          right=np.asarray(right, np.int64))
+        (to_bitarrays(a), to_bitarrays(b)), threshold
+    )
+    return CandidatePairs(
+        scores=np.asarray(scores, np.float64),
+        left=np.asarray(left, np.int64),
+        right=np.asarray(right, np.int64),
+    )
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -307,3 +371,11 @@ def test_equals_anonlink(small_tiles, method, threshold):
     want = anonlink_candidates(a, b, threshold)
     assert_same(dice_candidates(a, b, threshold, method=method, threads=2), want)
     assert_same(dice_candidates_reference(a, b, threshold), want)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_equals_anonlink_at_popcount_rule_boundary(method):
+    a, b = boundary_pair()
+    for left, right in ((a, b), (b, a)):
+        want = anonlink_candidates(left, right, 0.75)
+        assert_same(dice_candidates(left, right, 0.75, method=method), want)
