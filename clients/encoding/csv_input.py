@@ -121,7 +121,7 @@ def _read_rows(reader, limit: int):  # type: ignore[no-untyped-def]
             exhausted = len(rows) - before < wanted
             break
         problems.append(RowProblem(next_line, f"not valid CSV ({error})"))
-    blank = [i for i, row in enumerate(rows) if not row]
+    blank = [i for i, row in enumerate(rows) if not row] if [] in rows else []
     if blank:
         skip = set(blank)
         rows = [r for i, r in enumerate(rows) if i not in skip]
@@ -145,22 +145,22 @@ def _assign_lines(rows: list[list[str]], before: int, first_line: int, last_line
 
 def _to_columns(rows, lines, problems, width, id_at, picks, first_seen) -> ColumnChunk:  # type: ignore[no-untyped-def]
     rows_read = len(rows) + len(problems)
-    bad = {i: f"expected {width} columns, found {len(r)}" for i, r in enumerate(rows)
-           if len(r) != width}
+    widths = set(map(len, rows))
+    bad = {} if widths <= {width} else {
+        i: f"expected {width} columns, found {len(r)}" for i, r in enumerate(rows)
+        if len(r) != width}
     good = [i for i in range(len(rows)) if i not in bad] if bad else range(len(rows))
-    by_column = list(zip(*(rows[i] for i in good), strict=True)) or [()] * width
+    by_column = list(zip(*(rows if not bad else (rows[i] for i in good)))) or [()] * width
     for column in by_column:
         if _UNDECODABLE.search("\x00".join(column)):
             for k, value in enumerate(column):
                 if _UNDECODABLE.search(value):
                     bad.setdefault(good[k], "contains bytes that are not valid UTF-8")
     ids = [v.strip() for v in by_column[id_at]]
-    for k, record_id in enumerate(ids):
-        reason = _id_problem(record_id, first_seen)
-        if reason:
-            bad.setdefault(good[k], reason)
-        elif good[k] not in bad:
-            first_seen[record_id] = lines[good[k]]
+    if _ids_all_fine(ids, first_seen):
+        first_seen.update((ids[k], lines[g]) for k, g in enumerate(good) if g not in bad)
+    else:
+        _check_ids_one_by_one(ids, good, lines, bad, first_seen)
     problems.extend(RowProblem(lines[i], reason) for i, reason in bad.items())
     problems.sort()
     keep = [k for k in range(len(good)) if good[k] not in bad] if bad else range(len(good))
@@ -175,6 +175,25 @@ def _to_columns(rows, lines, problems, width, id_at, picks, first_seen) -> Colum
 
 def _select(column: tuple[str, ...], keep, bad) -> list[str]:  # type: ignore[no-untyped-def]
     return [column[k] for k in keep] if bad else list(column)
+
+
+def _ids_all_fine(ids: list[str], first_seen: dict[str, int]) -> bool:
+    """The common case, checked at C speed: every id non-empty, short, printable and new."""
+    if not ids:
+        return True
+    lengths = list(map(len, ids))
+    return (min(lengths) > 0 and max(lengths) <= MAX_RECORD_ID_CHARS
+            and "".join(ids).isprintable() and len(set(ids)) == len(ids)
+            and first_seen.keys().isdisjoint(ids))
+
+
+def _check_ids_one_by_one(ids, good, lines, bad, first_seen) -> None:  # type: ignore[no-untyped-def]
+    for k, record_id in enumerate(ids):
+        reason = _id_problem(record_id, first_seen)
+        if reason:
+            bad.setdefault(good[k], reason)
+        elif good[k] not in bad:
+            first_seen[record_id] = lines[good[k]]
 
 
 def _id_problem(record_id: str, first_seen: dict[str, int]) -> str:

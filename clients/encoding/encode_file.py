@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -36,11 +38,12 @@ def encode_csv(
                              progress)
     ids: list[str] = []
     bits, identifiers = [], []
-    for chunk in chunks:
-        encoded = encoder.encode(chunk)
-        ids.extend(encoded.record_ids)
-        bits.append(encoded.bits)
-        identifiers.append(encoded.identifiers)
+    with _collector_paused():
+        for chunk in chunks:
+            encoded = encoder.encode(chunk)
+            ids.extend(encoded.record_ids)
+            bits.append(encoded.bits)
+            identifiers.append(encoded.identifiers)
     if encoder.report.rows_read == 0:
         raise InputError(f"{path} has a header but no data rows")
     width = len(schema.identifier_fields)
@@ -57,3 +60,16 @@ def encode_csv(
         identifier_names=tuple(s.name for s in schema.identifier_fields),
         report=encoder.report.as_dict(),
     )
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Parsing allocates a list per row and no reference cycles; left on, the cyclic garbage
+    collector re-scans those lists again and again (measured: half the reading time)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -175,5 +175,5 @@ def _validate(batch: EncodedBatch) -> None:
             f"identifiers must be uint64 of shape ({n}, {width}); got "
             f"{batch.identifiers.dtype} {batch.identifiers.shape}"
         )
-    if np.unique(batch.record_ids).shape[0] != n:
+    if len(set(batch.record_ids.tolist())) != n:
         raise EncodedFileError("record_ids must be unique within a batch")
