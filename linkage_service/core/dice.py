@@ -11,8 +11,9 @@ Two stages (details and the proof that stage 1 loses nothing: ``_dice_kernels``)
    Two formulations: ``"gemm"``, a float32 BLAS GEMM on unpacked bits with the threshold folded
    into three extra columns, and ``"popcount"``, numpy ufuncs on word-major ``uint64`` (AND,
    popcount, small-integer sums; no BLAS). Which is faster depends on the CPU and the BLAS kernel
-   (on a Zen 4, popcount is ~1.8x faster; on a Zen 5 with OpenBLAS's AVX-512 kernel, GEMM was
-   ~1.25x faster), so ``"auto"`` times both once per process and keeps the faster.
+   (on a 2-core Zen 4, popcount is about 2x faster; the shared notes measured GEMM ~1.25x faster
+   than a popcount variant on a Zen 5 with OpenBLAS's AVX-512 kernel), so ``"auto"`` times both
+   once per process and keeps the faster.
 2. Survivors get the exact integer popcount on the packed words and anonlink's acceptance rule.
 
 Python threads take tiles from a shared queue; numpy releases the GIL inside BLAS and ufunc loops.
@@ -20,9 +21,10 @@ With ``gemm`` the process's BLAS is held to one thread for the call via threadpo
 process-wide setting while the call runs), because the Python threads already use every core.
 
 Peak extra memory, besides the output: sorted copies of both sides (``n_bits/8`` bytes per record
-plus ~40 bytes of counts), then per thread one tile's buffers: ``popcount`` 13 bytes per tile cell
-(128 x 6000 cells: 10 MB); ``gemm`` 5 bytes per cell (512 x 4096: 10 MB) plus 512 unpacked rows,
-and one float32 chunk of at most 16384 right-side rows shared by the threads (30 MB at 1024 bits).
+plus ~40 bytes of counts and ``8 * w1`` bytes of word-major copies), then per thread one tile's
+buffers: ``popcount`` 13 bytes per tile cell (64 x 6000 cells: 5 MB); ``gemm`` 5 bytes per cell
+(512 x 4096: 10 MB) plus 512 unpacked rows, and one float32 chunk of at most 16384 right-side
+rows shared by the threads (30 MB at 1024 bits). Survivors are checked in batches of 65536.
 """
 
 from __future__ import annotations
