@@ -150,7 +150,8 @@ def _to_columns(rows, lines, problems, width, id_at, picks, first_seen) -> Colum
         i: f"expected {width} columns, found {len(r)}" for i, r in enumerate(rows)
         if len(r) != width}
     good = [i for i in range(len(rows)) if i not in bad] if bad else range(len(rows))
-    by_column = list(zip(*(rows if not bad else (rows[i] for i in good)), strict=True)) or [()] * width
+    usable = rows if not bad else [rows[i] for i in good]
+    by_column = list(zip(*usable, strict=True)) or [()] * width
     for column in by_column:
         if _UNDECODABLE.search("\x00".join(column)):
             for k, value in enumerate(column):
