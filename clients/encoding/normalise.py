@@ -139,13 +139,12 @@ def normalise_date(
     raw: str | _dt.date | None, *, reference_year: int | None = None
 ) -> DateValue | None:
     """Parse a UK-style date string into a :class:`DateValue`; ``None`` if unusable."""
+    fields: tuple[int, int, int] | None = None
     if isinstance(raw, _dt.date):
         fields = (raw.year, raw.month, raw.day)
     elif isinstance(raw, str):
         fields = _parse_date_text(raw, reference_year)
-        if fields is None:
-            return None
-    else:
+    if fields is None:
         return None
     year, month, day = fields
     if not _MIN_YEAR <= year <= _MAX_YEAR:
@@ -255,7 +254,7 @@ def nhs_check_digit(first_nine: str) -> int | None:
     return 0 if check == 11 else check
 
 
-def normalise_nhs_number(raw: str | int | None) -> NhsResult:
+def normalise_nhs_number(raw: str | int | float | None) -> NhsResult:
     """Validate an NHS number (modulus 11) and return it as ten digits with a status."""
     if raw is None or isinstance(raw, bool):
         return _MISSING_NHS if raw is None else _INVALID_NHS

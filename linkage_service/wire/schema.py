@@ -113,8 +113,8 @@ def load_schema(name_or_path: str | Path | None = None) -> LinkageSchema:
     if name_or_path is None:
         name_or_path = "children-v1"
     if str(name_or_path) in BUILTIN_SCHEMAS:
-        text = (resources.files(__package__) / "schemas" / BUILTIN_SCHEMAS[str(name_or_path)])
-        return parse_schema(text.read_text(encoding="utf-8"), source=str(name_or_path))
+        builtin = resources.files(__package__) / "schemas" / BUILTIN_SCHEMAS[str(name_or_path)]
+        return parse_schema(builtin.read_text(encoding="utf-8"), source=str(name_or_path))
     path = Path(name_or_path)
     try:
         text = path.read_text(encoding="utf-8")
