@@ -103,7 +103,7 @@ def link_pair(a: AgencyRecords, b: AgencyRecords, rule: DecisionRule,
     decisions, evidence = decisions[keep], evidence[keep]
     ent_a, ent_b = entities or (np.arange(a.matrix.n), np.arange(b.matrix.n))
     ent_left, ent_right = ent_a[left], ent_b[right]
-    chosen = greedy_one_to_one(rank_weights(scores, evidence), ent_left, ent_right)
+    chosen = greedy_one_to_one(rank_weights(scores, evidence, decisions), ent_left, ent_right)
     width = max(b.matrix.n, 1)
     kept = np.flatnonzero(np.isin(ent_left * width + ent_right,
                                   ent_left[chosen] * width + ent_right[chosen]))

@@ -27,6 +27,6 @@ def test_synthetic_multi_agency_population_with_default_thresholds(tmp_path):
     result = measure(paths, truth, load_schema("children-v1"), Secret(secrets.token_bytes(32)))
     # Direct-care use weighs a false link far above a missed one: automatic links must be
     # precise; the clerical band must recover nearly everything else.
-    assert result["match"]["precision"] >= 0.998, result["match"]
-    assert result["match"]["recall"] >= 0.96, result["match"]
+    assert result["match"]["precision"] >= 0.999, result["match"]
+    assert result["match"]["recall"] >= 0.94, result["match"]
     assert result["match_or_possible"]["recall"] >= 0.98, result["match_or_possible"]
