@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from linkage_service.core.arrays import as_index_array
 from linkage_service.core.errors import CoreError
 
 __all__ = [
@@ -46,28 +47,11 @@ class Clusters(NamedTuple):
     duplicate_within_agency: np.ndarray
 
 
-def _as_ids(name: str, values: np.ndarray, upper: int | None = None) -> np.ndarray:
-    arr = np.asarray(values)
-    if arr.ndim != 1:
-        raise CoreError(f"{name} must be a 1-D array, got shape {arr.shape}")
-    if arr.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise CoreError(f"{name} must hold integers, got dtype {arr.dtype}")
-    if arr.min() < 0:
-        raise CoreError(f"{name} holds a negative value ({arr.min()})")
-    if upper is not None and arr.max() >= upper:
-        raise CoreError(f"{name} holds node id {arr.max()}, but there are only {upper} nodes")
-    if arr.max() > np.iinfo(np.int64).max:
-        raise CoreError(f"{name} holds a value above the int64 range ({arr.max()})")
-    return arr.astype(np.int64, copy=False)
-
-
 def _validated_edges(n_nodes: int, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(n_nodes, bool) or not isinstance(n_nodes, int | np.integer) or n_nodes < 0:
         raise CoreError(f"n_nodes must be a non-negative integer, got {n_nodes!r}")
-    u_ids = _as_ids("u", u, int(n_nodes))
-    v_ids = _as_ids("v", v, int(n_nodes))
+    u_ids = as_index_array("u", u, int(n_nodes))
+    v_ids = as_index_array("v", v, int(n_nodes))
     if len(u_ids) != len(v_ids):
         raise CoreError(f"u and v must have equal lengths, got {len(u_ids)} and {len(v_ids)}")
     return u_ids, v_ids
@@ -156,8 +140,8 @@ def multi_agency_clusters(
         CoreError: mismatched lengths, negative or non-integer values, repeated
             (agency, record) pairs, or edge ids outside 0..n_nodes-1.
     """
-    agency = _as_ids("node_agency", node_agency)
-    record = _as_ids("node_record", node_record)
+    agency = as_index_array("node_agency", node_agency)
+    record = as_index_array("node_record", node_record)
     if len(agency) != len(record):
         raise CoreError(
             f"node_agency and node_record must have equal lengths, got {len(agency)}"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from linkage_service.core.arrays import INT64_MAX, as_index_array
 from linkage_service.core.errors import CoreError
 
 __all__ = ["greedy_one_to_one", "greedy_one_to_one_reference"]
@@ -31,23 +32,6 @@ SEQUENTIAL_TAIL = 64
 # slots per edge; beyond it (few edges, huge indices) the indices are renumbered first.
 DIRECT_INDEX_FACTOR = 4
 
-_INT64_MAX = np.iinfo(np.int64).max
-
-
-def _as_indices(name: str, values: np.ndarray) -> np.ndarray:
-    arr = np.asarray(values)
-    if arr.ndim != 1:
-        raise CoreError(f"{name} must be a 1-D array, got shape {arr.shape}")
-    if arr.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise CoreError(f"{name} must hold integer record indices, got dtype {arr.dtype}")
-    if arr.min() < 0:
-        raise CoreError(f"{name} holds a negative record index ({arr.min()})")
-    # uint64 above int64's range would wrap silently on the cast below.
-    if arr.max() > _INT64_MAX:
-        raise CoreError(f"{name} holds a record index above the int64 range ({arr.max()})")
-    return arr.astype(np.int64, copy=False)
 
 
 def _as_weights(values: np.ndarray) -> np.ndarray:
@@ -69,8 +53,8 @@ def _validated(
     weights: np.ndarray, left: np.ndarray, right: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     w = _as_weights(weights)
-    lft = _as_indices("left", left)
-    rgt = _as_indices("right", right)
+    lft = as_index_array("left", left)
+    rgt = as_index_array("right", right)
     if not len(w) == len(lft) == len(rgt):
         raise CoreError(
             f"weights, left and right must have equal lengths, got {len(w)}, {len(lft)}, {len(rgt)}"
@@ -129,10 +113,10 @@ def _first_at_node(
     best_w = np.full(size, -np.inf)
     np.maximum.at(best_w, node, w)
     top = w == best_w[node]
-    best_o = np.full(size, _INT64_MAX)
+    best_o = np.full(size, INT64_MAX)
     np.minimum.at(best_o, node[top], other[top])
     top &= other == best_o[node]
-    best_p = np.full(size, _INT64_MAX)
+    best_p = np.full(size, INT64_MAX)
     np.minimum.at(best_p, node[top], pos[top])
     return top & (pos == best_p[node])
 
