@@ -5,7 +5,6 @@ clkhash + anonlink baseline on the same data when it is installed (`make bench`)
 from __future__ import annotations
 
 import dataclasses
-import json
 import secrets
 import tempfile
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from linkage_service.wire.schema import FieldSpec, LinkageSchema, load_schema
 from .metrics import Pair, pair_metrics
 from .offline_run import OfflineRun, encode_agencies, link_batches, rule_for
 from .population import generate_population, true_cross_agency_pairs, write_agency_csvs
+from .reporting import emit, progress_log
 
 __all__ = ["accuracy_command", "febrl4_csvs", "measure", "schema_variants"]
 
@@ -172,13 +172,5 @@ def _prf(m: dict[str, Any]) -> tuple[str, str, str]:
 def accuracy_command(children: int, seed: int, ablations: bool, competitor: bool, as_json: bool,
                      out: Path | None) -> None:
     """Precision, recall and F1 on FEBRL4 and the synthetic population, with ablations."""
-    console = Console(stderr=True)
-    report = run_accuracy(children, seed, ablations, competitor,
-                          log=(lambda m: None) if as_json else console.log)
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2))
-    if as_json:
-        click.echo(json.dumps(report))
-    else:
-        print_tables(report, Console())
+    report = run_accuracy(children, seed, ablations, competitor, log=progress_log(as_json))
+    emit(report, as_json, out, print_tables)

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from benchmarks.cli import bench
 from clients.cli import encode, keygen, schema
 from clients.encoding.errors import EncodingError
 from linkage_service.cli import link
@@ -46,3 +47,4 @@ main.add_command(schema)
 main.add_command(encode)
 main.add_command(link)
 main.add_command(demo)
+main.add_command(bench)

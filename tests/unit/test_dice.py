@@ -159,6 +159,15 @@ def test_planted_near_duplicates_match_reference(small_tiles, method, threshold)
 
 
 @pytest.mark.parametrize("method", METHODS)
+def test_production_tiles_match_reference(method):
+    """Default tile sizes (right spans over 2800 columns), the sampled w1 and both threads."""
+    a, b = planted_pair(np.random.default_rng(12), 300, 3200, flip=0.06)
+    for threshold in (0.65, 0.85):
+        want = dice_candidates_reference(a, b, threshold)
+        assert_same(dice_candidates(a, b, threshold, method=method, threads=2), want)
+
+
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("w1", [1, 3, 8, 16])
 def test_any_stage1_width_is_exact(small_tiles, monkeypatch, method, w1):
     monkeypatch.setattr(dice, "_choose_w1", lambda *args: w1)
