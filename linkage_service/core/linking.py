@@ -76,11 +76,13 @@ def duplicate_entities(agency: AgencyRecords, rule: DecisionRule,
                        threads: int | None = None) -> np.ndarray:
     """int64 (n,): entity label per record (the smallest record index among its duplicates)."""
     found = dice_candidates(agency.matrix, agency.matrix, rule.duplicate, threads=threads)
-    upper = found.left < found.right
     id_left, id_right = identifier_pairs(agency.identifiers, agency.identifiers)
-    id_upper = id_left < id_right
-    left = np.concatenate([found.left[upper], id_left[id_upper]])
-    right = np.concatenate([found.right[upper], id_right[id_upper]])
+    # both orientations: anonlink's popcount pre-filter can admit a pair one way only
+    left = np.concatenate([found.left, id_left])
+    right = np.concatenate([found.right, id_right])
+    left, right = np.minimum(left, right), np.maximum(left, right)
+    distinct = left != right
+    left, right = left[distinct], right[distinct]
     evidence = identifier_evidence(agency.identifiers, agency.identifiers, left, right)
     keep = evidence != DISAGREE
     return connected_clusters(agency.matrix.n, left[keep], right[keep])
