@@ -146,6 +146,22 @@ def _drop_digits(text: str) -> str:
 
 
 def _normalise(raw: object, *, strip_infant_prefix: bool) -> str | None:
+    # Fast path for the common case, one plain ASCII word ("Smith", "AMELIA"): lower case is
+    # the whole rule unless the word is a placeholder, which the general path decides.
+    if isinstance(raw, str) and raw.isascii() and raw.isalpha():
+        word = raw.lower()
+        if not _could_be_placeholder(word):
+            return word
+    return _normalise_general(raw, strip_infant_prefix=strip_infant_prefix)
+
+
+def _could_be_placeholder(word: str) -> bool:
+    return bool(word in _PLACEHOLDER_PHRASES or word in _PLACEHOLDER_WORDS
+                or _REPEATED_LETTER.fullmatch(word) or _MULTIPLE_BIRTH.fullmatch(word)
+                or _INFANT_PREFIX.match(word))
+
+
+def _normalise_general(raw: object, *, strip_infant_prefix: bool) -> str | None:
     if not isinstance(raw, str):
         return None
     spaced = _fold(raw)

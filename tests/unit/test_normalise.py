@@ -423,3 +423,12 @@ def test_nhs_check_digit():
 )
 def test_normalise_sex(raw, expected):
     assert normalise_sex(raw) == expected
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=65, max_codepoint=122), max_size=12))
+def test_name_fast_path_equals_the_general_rules(raw):
+    from clients.encoding.names import _normalise, _normalise_general
+
+    for strip in (False, True):
+        assert _normalise(raw, strip_infant_prefix=strip) == _normalise_general(
+            raw, strip_infant_prefix=strip)
