@@ -135,8 +135,8 @@ def _competitor(febrl_paths, febrl_truth, population, pop_truth, log) -> dict[st
     frames = {k: pd.read_csv(p, dtype=str, keep_default_na=False)
               for k, p in febrl_paths.items()}
     return {
-        "febrl4": run_competitor(frames, "febrl", febrl_truth),
-        "population": run_competitor(population.agencies, "children", pop_truth),
+        "febrl4": run_competitor(frames, "febrl", febrl_truth, thresholds=SWEEP),
+        "population": run_competitor(population.agencies, "children", pop_truth, thresholds=SWEEP),
     }
 
 
