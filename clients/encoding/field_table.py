@@ -48,6 +48,16 @@ class SlotHasher:
             out.append(tid)
         return out
 
+    def ids_of(self, tokens: list[str]) -> np.ndarray:
+        """int64 ids of a flat token list, hashing each token not seen before."""
+        ids = self._ids
+        get = ids.get
+        out = np.fromiter((get(t, -1) for t in tokens), dtype=np.int64, count=len(tokens))
+        missing = np.flatnonzero(out < 0)
+        if missing.size:
+            out[missing] = self.token_ids([tokens[i] for i in missing.tolist()])
+        return out
+
     def positions(self) -> np.ndarray:
         """uint32 (n_tokens, weight): positions of every token seen so far."""
         if self._pending:
@@ -66,6 +76,7 @@ class FieldTable:
         self._index: dict[str, int] = {}
         self._rows = np.zeros((1, n_bits // 64), dtype=np.uint64)
         self._used = 1
+        self._token_bits = np.zeros((0, n_bits // 64), dtype=np.uint64)
 
     @property
     def distinct_values(self) -> int:
@@ -88,25 +99,35 @@ class FieldTable:
         return self._rows[rows]
 
     def _add(self, raws: Iterable[str]) -> None:
-        fresh: list[list[int]] = []
+        token_lists: list[tuple[str, ...]] = []
+        tokenise, index = self._tokenise, self._index
         for raw in raws:
-            tokens = self._tokenise(raw) if raw and not raw.isspace() else None
-            if not tokens:
-                self._index[raw] = MISSING
-                continue
-            self._index[raw] = self._used + len(fresh)
-            fresh.append(self._hasher.token_ids(tokens))
-        if fresh:
-            self._append(fresh)
+            tokens = tokenise(raw) if raw and not raw.isspace() else None
+            if tokens:
+                index[raw] = self._used + len(token_lists)
+                token_lists.append(tokens)
+            else:
+                index[raw] = MISSING
+        if token_lists:
+            self._append(token_lists)
 
-    def _append(self, token_lists: list[list[int]]) -> None:
+    def _token_rows(self) -> np.ndarray:
+        """uint64 (n_tokens, n_bits // 64): each slot token's bits under this field's weight."""
+        positions = self._hasher.positions()
+        done = self._token_bits.shape[0]
+        if positions.shape[0] > done:
+            fresh = positions[done:, : self._weight]
+            dense = np.zeros((fresh.shape[0], self._n_bits), dtype=bool)
+            dense[np.arange(fresh.shape[0])[:, None], fresh] = True
+            packed = np.packbits(dense, axis=1).view(np.uint64)
+            self._token_bits = np.concatenate([self._token_bits, packed])
+        return self._token_bits
+
+    def _append(self, token_lists: list[tuple[str, ...]]) -> None:
         lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
-        flat = np.fromiter((t for ids in token_lists for t in ids), dtype=np.int64,
-                           count=int(lengths.sum()))
-        owner = np.repeat(np.arange(len(token_lists)), lengths)
-        dense = np.zeros((len(token_lists), self._n_bits), dtype=bool)
-        dense[owner[:, None], self._hasher.positions()[flat, : self._weight]] = True
-        packed = np.packbits(dense, axis=1).view(np.uint64)
+        ids = self._hasher.ids_of([t for tokens in token_lists for t in tokens])
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        packed = np.bitwise_or.reduceat(self._token_rows()[ids], starts, axis=0)
         needed = self._used + len(token_lists)
         if needed > self._rows.shape[0]:
             grown = np.zeros((max(needed, 2 * self._rows.shape[0]), self._rows.shape[1]),
