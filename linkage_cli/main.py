@@ -6,18 +6,16 @@ own errors into a one-line message and exit status 2 instead of a traceback.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import click
 
-from benchmarks.cli import bench
 from clients.cli import encode, keygen, schema
 from clients.encoding.errors import EncodingError
 from linkage_service.cli import link
 from linkage_service.core.errors import CoreError
 from linkage_service.wire.errors import WireError
-
-from .demo import demo
 
 __all__ = ["main"]
 
@@ -25,6 +23,20 @@ PROJECT_ERRORS = (EncodingError, WireError, CoreError)
 
 
 class _ProjectGroup(click.Group):
+    # Loaded on first use: they pull in pandas and the benchmark code, which plain encoding and
+    # linking never need (halves the command's start-up time).
+    lazy = {"bench": "benchmarks.cli:bench", "demo": "linkage_cli.demo:demo"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            module, attr = self.lazy[cmd_name].split(":")
+            command: click.Command = getattr(importlib.import_module(module), attr)
+            return command
+        return super().get_command(ctx, cmd_name)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -46,5 +58,3 @@ main.add_command(keygen)
 main.add_command(schema)
 main.add_command(encode)
 main.add_command(link)
-main.add_command(demo)
-main.add_command(bench)
