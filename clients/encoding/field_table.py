@@ -86,13 +86,13 @@ class FieldTable:
         """int64 (n,): the row of each value (MISSING for blank or unusable values)."""
         if column is None:
             return np.zeros(n, dtype=np.int64)
-        get = self._index.get
-        rows = np.fromiter((get(v, -1) for v in column), dtype=np.int64, count=n)
-        unseen = rows < 0
-        if unseen.any():
-            self._add(dict.fromkeys(column[i] for i in np.flatnonzero(unseen).tolist()))
-            rows[unseen] = [self._index[column[i]] for i in np.flatnonzero(unseen).tolist()]
-        return rows
+        index = self._index
+        try:  # the common case once a run is under way: every value seen before
+            return np.fromiter(map(index.__getitem__, column), dtype=np.int64, count=n)
+        except KeyError:
+            pass
+        self._add([v for v in dict.fromkeys(column) if v not in index])
+        return np.fromiter(map(index.__getitem__, column), dtype=np.int64, count=n)
 
     def bits(self, rows: np.ndarray) -> np.ndarray:
         """uint64 (len(rows), n_bits // 64)."""

@@ -62,12 +62,12 @@ class IdentifierColumn:
         if column is None:
             counts["missing"] += n
             return np.zeros(n, dtype=np.uint64)
-        get = self._index.get
-        rows = np.fromiter((get(v, -1) for v in column), dtype=np.int64, count=n)
-        if (rows < 0).any():
-            unseen = list(dict.fromkeys(column[i] for i in np.flatnonzero(rows < 0).tolist()))
-            self._add(unseen)
-            rows = np.fromiter((self._index[v] for v in column), dtype=np.int64, count=n)
+        index = self._index
+        try:
+            rows = np.fromiter(map(index.__getitem__, column), dtype=np.int64, count=n)
+        except KeyError:
+            self._add([v for v in dict.fromkeys(column) if v not in index])
+            rows = np.fromiter(map(index.__getitem__, column), dtype=np.int64, count=n)
         tally = np.bincount(self._status[rows], minlength=3)
         for code, name in enumerate(_STATUS):
             counts[name] += int(tally[code])
