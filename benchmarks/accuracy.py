@@ -41,8 +41,13 @@ def febrl4_csvs(directory: Path) -> tuple[dict[str, Path], set[Pair]]:
     return paths, {("A", a, "B", b) for a, b in links}
 
 
-def measure(csv_paths: dict[str, Path], truth: set[Pair], schema: LinkageSchema, secret: Secret,
-            rule: DecisionRule | None = None) -> dict[str, Any]:
+def measure(
+    csv_paths: dict[str, Path],
+    truth: set[Pair],
+    schema: LinkageSchema,
+    secret: Secret,
+    rule: DecisionRule | None = None,
+) -> dict[str, Any]:
     """Encode, link and score one configuration."""
     batches, encode_s = encode_agencies(csv_paths, schema, secret)
     links, link_s = link_batches(batches, rule or rule_for(schema))
@@ -62,14 +67,16 @@ def sweep(batches: list, truth: set[Pair], schema: LinkageSchema) -> list[dict[s
     out = []
     for match in SWEEP:
         links, _ = link_batches(batches, rule_for(schema, match))
-        out.append({"match_threshold": match,
-                    **pair_metrics(OfflineRun(batches, links).pairs(), truth)})
+        out.append(
+            {"match_threshold": match, **pair_metrics(OfflineRun(batches, links).pairs(), truth)}
+        )
     return out
 
 
 def _replace_field(schema: LinkageSchema, name: str, **changes: Any) -> LinkageSchema:
-    fields = tuple(dataclasses.replace(f, **changes) if f.name == name else f
-                   for f in schema.fields)
+    fields = tuple(
+        dataclasses.replace(f, **changes) if f.name == name else f for f in schema.fields
+    )
     return dataclasses.replace(schema, fields=fields)
 
 
@@ -79,13 +86,15 @@ def schema_variants(schema: LinkageSchema) -> dict[str, LinkageSchema]:
     nhs_in_filter = FieldSpec("nhs_number", "nhs_number", "nhs_number", "exact", 16)
     return {
         "default": schema,
-        "separate name slots (no swap tolerance)": _replace_field(schema, "family_name",
-                                                                  slot="family_name"),
+        "separate name slots (no swap tolerance)": _replace_field(
+            schema, "family_name", slot="family_name"
+        ),
         "no nickname table": _replace_field(schema, "given_name", normaliser="family_name"),
         "whole date as one token": _replace_field(schema, "date_of_birth", tokeniser="exact"),
         "no NHS number at all": dataclasses.replace(schema, fields=without_nhs),
         "NHS number inside the filter": dataclasses.replace(
-            schema, fields=without_nhs + (nhs_in_filter,)),
+            schema, fields=without_nhs + (nhs_in_filter,)
+        ),
     }
 
 
@@ -93,8 +102,9 @@ def _strip(result: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in result.items() if not k.startswith("_")}
 
 
-def run_accuracy(children: int, seed: int, ablations: bool, competitor: bool,
-                 log: Callable[[str], None]) -> dict[str, Any]:
+def run_accuracy(
+    children: int, seed: int, ablations: bool, competitor: bool, log: Callable[[str], None]
+) -> dict[str, Any]:
     secret = Secret(secrets.token_bytes(32))
     report: dict[str, Any] = {"children": children, "seed": seed}
     with tempfile.TemporaryDirectory() as tmp:
@@ -103,8 +113,10 @@ def run_accuracy(children: int, seed: int, ablations: bool, competitor: bool,
         febrl_paths, febrl_truth = febrl4_csvs(directory)
         febrl_schema = load_schema("febrl-v1")
         febrl = measure(febrl_paths, febrl_truth, febrl_schema, secret)
-        report["febrl4"] = {**_strip(febrl),
-                            "sweep": sweep(febrl["_batches"], febrl_truth, febrl_schema)}
+        report["febrl4"] = {
+            **_strip(febrl),
+            "sweep": sweep(febrl["_batches"], febrl_truth, febrl_schema),
+        }
         log(f"population of {children} children ...")
         population = generate_population(children, seed=seed)
         pop_paths = write_agency_csvs(population, directory)
@@ -119,8 +131,7 @@ def run_accuracy(children: int, seed: int, ablations: bool, competitor: bool,
                 result["sweep"] = sweep(result["_batches"], pop_truth, variant)
             report["population"][label] = _strip(result)
         if competitor:
-            report["competitor"] = _competitor(febrl_paths, febrl_truth, population, pop_truth,
-                                               log)
+            report["competitor"] = _competitor(febrl_paths, febrl_truth, population, pop_truth, log)
     return report
 
 
@@ -132,8 +143,7 @@ def _competitor(febrl_paths, febrl_truth, population, pop_truth, log) -> dict[st
     except ImportError as e:
         return {"skipped": f"clkhash/anonlink not installed ({e}); run `make bench`"}
     log("clkhash + anonlink ...")
-    frames = {k: pd.read_csv(p, dtype=str, keep_default_na=False)
-              for k, p in febrl_paths.items()}
+    frames = {k: pd.read_csv(p, dtype=str, keep_default_na=False) for k, p in febrl_paths.items()}
     return {
         "febrl4": run_competitor(frames, "febrl", febrl_truth, thresholds=SWEEP),
         "population": run_competitor(population.agencies, "children", pop_truth, thresholds=SWEEP),
@@ -147,13 +157,18 @@ def print_tables(report: dict[str, Any], console: Console) -> None:
     f = report["febrl4"]
     table.add_row("FEBRL4", "default", *_prf(f["match"]), f"{f['match_or_possible']['recall']:.4f}")
     for label, r in report["population"].items():
-        table.add_row("population", label, *_prf(r["match"]),
-                      f"{r['match_or_possible']['recall']:.4f}")
+        table.add_row(
+            "population", label, *_prf(r["match"]), f"{r['match_or_possible']['recall']:.4f}"
+        )
     for data, comp in report.get("competitor", {}).items():
         if isinstance(comp, dict) and "best" in comp:
             best = comp["best"]
-            table.add_row(data, f"clkhash+anonlink (t={best['threshold']}, best F1 with truth)",
-                          *_prf(best["metrics"]), "-")
+            table.add_row(
+                data,
+                f"clkhash+anonlink (t={best['threshold']}, best F1 with truth)",
+                *_prf(best["metrics"]),
+                "-",
+            )
     console.print(table)
 
 
@@ -165,12 +180,17 @@ def _prf(m: dict[str, Any]) -> tuple[str, str, str]:
 @click.option("--children", default=20000, show_default=True, help="Synthetic population size.")
 @click.option("--seed", default=7, show_default=True)
 @click.option("--ablations/--no-ablations", default=True, show_default=True)
-@click.option("--competitor/--no-competitor", default=True, show_default=True,
-              help="Also run clkhash + anonlink on the same data (needs `make bench`).")
+@click.option(
+    "--competitor/--no-competitor",
+    default=True,
+    show_default=True,
+    help="Also run clkhash + anonlink on the same data (needs `make bench`).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object only.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write JSON here.")
-def accuracy_command(children: int, seed: int, ablations: bool, competitor: bool, as_json: bool,
-                     out: Path | None) -> None:
+def accuracy_command(
+    children: int, seed: int, ablations: bool, competitor: bool, as_json: bool, out: Path | None
+) -> None:
     """Precision, recall and F1 on FEBRL4 and the synthetic population, with ablations."""
     report = run_accuracy(children, seed, ablations, competitor, log=progress_log(as_json))
     emit(report, as_json, out, print_tables)

@@ -24,10 +24,13 @@ __all__ = ["febrl_encodings"]
 def _scaled(df: pd.DataFrame, n: int, rng: np.random.Generator, prefix: str) -> pd.DataFrame:
     df = df.reset_index()
     extra = max(n - len(df), 0)
-    synthetic = pd.DataFrame({
-        column: df[column].to_numpy()[rng.integers(0, len(df), extra)]
-        for column in df.columns if column != "rec_id"
-    })
+    synthetic = pd.DataFrame(
+        {
+            column: df[column].to_numpy()[rng.integers(0, len(df), extra)]
+            for column in df.columns
+            if column != "rec_id"
+        }
+    )
     synthetic.insert(0, "rec_id", [f"{prefix}-syn-{i}" for i in range(extra)])
     return pd.concat([df.iloc[:n], synthetic], ignore_index=True)
 

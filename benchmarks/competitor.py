@@ -32,17 +32,41 @@ from clkhash import schema as clk_schema
 from .metrics import Pair, pair_metrics
 
 __all__ = [
-    "CHILDREN_COLUMNS", "FEBRL_COLUMNS", "THRESHOLDS", "anonlink_link", "children_schema",
-    "clkhash_schema", "competent_prep", "encode_clkhash", "febrl4_frames", "febrl_schema",
-    "id_column", "run_competitor", "time_encode_clkhash",
+    "CHILDREN_COLUMNS",
+    "FEBRL_COLUMNS",
+    "THRESHOLDS",
+    "anonlink_link",
+    "children_schema",
+    "clkhash_schema",
+    "competent_prep",
+    "encode_clkhash",
+    "febrl4_frames",
+    "febrl_schema",
+    "id_column",
+    "run_competitor",
+    "time_encode_clkhash",
 ]
 
 CHILDREN_COLUMNS: tuple[str, ...] = (
-    "record_id", "given_name", "family_name", "date_of_birth", "sex", "postcode", "nhs_number",
+    "record_id",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "sex",
+    "postcode",
+    "nhs_number",
 )
 FEBRL_COLUMNS: tuple[str, ...] = (
-    "given_name", "surname", "street_number", "address_1", "address_2", "suburb", "postcode",
-    "state", "date_of_birth", "soc_sec_id",
+    "given_name",
+    "surname",
+    "street_number",
+    "address_1",
+    "address_2",
+    "suburb",
+    "postcode",
+    "state",
+    "date_of_birth",
+    "soc_sec_id",
 )
 THRESHOLDS: tuple[float, ...] = (0.7, 0.75, 0.8, 0.85, 0.9)
 FILTER_BITS = 1024
@@ -57,8 +81,16 @@ _DATE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\d{1,2}[/.-]\d{1,2}[/.-]\d{4}"), "%d/%m/%Y"),
     (re.compile(r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2}"), "%d/%m/%y"),
 )
-_SEX_CODES = {"m": "m", "male": "m", "1": "m", "boy": "m",
-              "f": "f", "female": "f", "2": "f", "girl": "f"}
+_SEX_CODES = {
+    "m": "m",
+    "male": "m",
+    "1": "m",
+    "boy": "m",
+    "f": "f",
+    "female": "f",
+    "2": "f",
+    "girl": "f",
+}
 _NON_LETTERS = re.compile(r"[^a-z]+")
 _NON_ALNUM = re.compile(r"[^A-Z0-9]+")
 _NON_DIGITS = re.compile(r"\D+")
@@ -83,8 +115,9 @@ def _clean_date(value: Any, today: date | None = None) -> str:
     for pattern, fmt in _DATE_PATTERNS:
         if pattern.fullmatch(text):
             try:
-                parsed = datetime.strptime(re.sub(r"[.-]", "/", text) if "/" in fmt else text,
-                                           fmt).date()
+                parsed = datetime.strptime(
+                    re.sub(r"[.-]", "/", text) if "/" in fmt else text, fmt
+                ).date()
             except ValueError:
                 return ""
             if fmt.endswith("%y") and parsed > (today or date.today()):
@@ -110,8 +143,12 @@ def _clean_lower(value: Any) -> str:
 
 
 _CHILDREN_CLEANERS: dict[str, Callable[[Any], str]] = {
-    "given_name": _clean_name, "family_name": _clean_name, "date_of_birth": _clean_date,
-    "sex": _clean_sex, "postcode": _clean_postcode, "nhs_number": _clean_digits,
+    "given_name": _clean_name,
+    "family_name": _clean_name,
+    "date_of_birth": _clean_date,
+    "sex": _clean_sex,
+    "postcode": _clean_postcode,
+    "nhs_number": _clean_digits,
 }
 
 
@@ -123,6 +160,7 @@ def _cached(fn: Callable[[Any], str]) -> Callable[[Any], str]:
         if key not in cache:
             cache[key] = fn(key)
         return cache[key]
+
     return run
 
 
@@ -151,8 +189,10 @@ def competent_prep(df: pd.DataFrame, kind: str) -> list[list[str]]:
 
 # --------------------------------------------------------------------------- clkhash schemas
 
-def _feature(identifier: str, fmt: dict[str, Any], comparison: dict[str, Any],
-             bits_per_token: int) -> dict[str, Any]:
+
+def _feature(
+    identifier: str, fmt: dict[str, Any], comparison: dict[str, Any], bits_per_token: int
+) -> dict[str, Any]:
     return {
         "identifier": identifier,
         "format": fmt,
@@ -202,8 +242,9 @@ def children_schema_dict() -> dict[str, Any]:
             {"identifier": "record_id", "ignored": True},
             _feature("given_name", {**_STRING, "case": "lower"}, _BIGRAMS, 10),
             _feature("family_name", {**_STRING, "case": "lower"}, _BIGRAMS, 10),
-            _feature("date_of_birth", {"type": "date", "format": "%Y-%m-%d"},
-                     _POSITIONAL_UNIGRAMS, 10),
+            _feature(
+                "date_of_birth", {"type": "date", "format": "%Y-%m-%d"}, _POSITIONAL_UNIGRAMS, 10
+            ),
             _feature("sex", {"type": "enum", "values": ["m", "f"]}, _EXACT, 20),
             _feature("postcode", {**_STRING, "case": "upper"}, _BIGRAMS, 6),
             _feature("nhs_number", {"type": "string", "pattern": r"\d+"}, _EXACT, 40),
@@ -260,27 +301,32 @@ def id_column(kind: str) -> str:
 
 # --------------------------------------------------------------------------- encode and link
 
-def encode_clkhash(rows: Sequence[Sequence[str]], schema: Any, secret: bytes | str,
-                   max_workers: int | None = 1) -> list[bitarray]:
+
+def encode_clkhash(
+    rows: Sequence[Sequence[str]], schema: Any, secret: bytes | str, max_workers: int | None = 1
+) -> list[bitarray]:
     """CLKs for prepared rows (one string per schema feature, ignored ones included)."""
     return clk.generate_clks(rows, schema, secret, max_workers=max_workers)
 
 
-def time_encode_clkhash(rows: Sequence[Sequence[str]], schema: Any, secret: bytes | str,
-                        max_workers: int | None = 1) -> tuple[list[bitarray], float]:
+def time_encode_clkhash(
+    rows: Sequence[Sequence[str]], schema: Any, secret: bytes | str, max_workers: int | None = 1
+) -> tuple[list[bitarray], float]:
     """`encode_clkhash` and its wall-clock seconds (preparation not included)."""
     started = time.perf_counter()
     clks = encode_clkhash(rows, schema, secret, max_workers)
     return clks, time.perf_counter() - started
 
 
-def anonlink_link(datasets: Sequence[Sequence[bitarray]],
-                  threshold: float) -> list[tuple[int, int, int, int]]:
+def anonlink_link(
+    datasets: Sequence[Sequence[bitarray]], threshold: float
+) -> list[tuple[int, int, int, int]]:
     """anonlink candidates at `threshold`, greedily solved into groups (at most one record per
     dataset); every cross-dataset pair of each group as (dataset_a, index_a, dataset_b, index_b)
     with dataset_a < dataset_b, sorted."""
     candidates = anonlink.candidate_generation.find_candidate_pairs(
-        list(datasets), anonlink.similarities.dice_coefficient_accelerated, threshold)
+        list(datasets), anonlink.similarities.dice_coefficient_accelerated, threshold
+    )
     groups = anonlink.solving.greedy_solve(candidates)
     pairs: set[tuple[int, int, int, int]] = set()
     for group in groups:
@@ -290,9 +336,13 @@ def anonlink_link(datasets: Sequence[Sequence[bitarray]],
     return sorted(pairs)
 
 
-def run_competitor(agency_frames: Mapping[str, pd.DataFrame], kind: str,
-                   truth_pairs: Iterable[Pair], thresholds: Iterable[float] = THRESHOLDS,
-                   secret: bytes | None = None) -> dict[str, Any]:
+def run_competitor(
+    agency_frames: Mapping[str, pd.DataFrame],
+    kind: str,
+    truth_pairs: Iterable[Pair],
+    thresholds: Iterable[float] = THRESHOLDS,
+    secret: bytes | None = None,
+) -> dict[str, Any]:
     """Encode every agency with clkhash (one secret), link with anonlink at each threshold and
     score against the truth. Record ids come from the frames' id column."""
     schema = clkhash_schema(kind)
@@ -316,17 +366,31 @@ def run_competitor(agency_frames: Mapping[str, pd.DataFrame], kind: str,
         started = time.perf_counter()
         linked = anonlink_link(clks, threshold)
         link_s = time.perf_counter() - started
-        predicted = [(agencies[da], ids[da][ia], agencies[db], ids[db][ib])
-                     for da, ia, db, ib in linked]
-        sweep.append({"threshold": threshold, "link_seconds": round(link_s, 3),
-                      "metrics": pair_metrics(predicted, truth)})
+        predicted = [
+            (agencies[da], ids[da][ia], agencies[db], ids[db][ib]) for da, ia, db, ib in linked
+        ]
+        sweep.append(
+            {
+                "threshold": threshold,
+                "link_seconds": round(link_s, 3),
+                "metrics": pair_metrics(predicted, truth),
+            }
+        )
     best = max(sweep, key=lambda r: (r["metrics"]["f1"], -r["threshold"])) if sweep else None
-    note = ("'best' is the threshold with the highest F1 chosen using the truth, which favours "
-            "the competitor; our system uses its schema's fixed thresholds.")
-    if best is not None and len(sweep) > 1 and best["threshold"] in (
-            min(r["threshold"] for r in sweep), max(r["threshold"] for r in sweep)):
-        note += (f" The best threshold {best['threshold']} is at the edge of the sweep, so a "
-                 "threshold outside it may score higher.")
+    note = (
+        "'best' is the threshold with the highest F1 chosen using the truth, which favours "
+        "the competitor; our system uses its schema's fixed thresholds."
+    )
+    if (
+        best is not None
+        and len(sweep) > 1
+        and best["threshold"]
+        in (min(r["threshold"] for r in sweep), max(r["threshold"] for r in sweep))
+    ):
+        note += (
+            f" The best threshold {best['threshold']} is at the edge of the sweep, so a "
+            "threshold outside it may score higher."
+        )
     return {
         "system": f"clkhash {_version('clkhash')} + anonlink {_version('anonlink')}",
         "kind": kind,
@@ -344,6 +408,7 @@ def run_competitor(agency_frames: Mapping[str, pd.DataFrame], kind: str,
 
 def _version(package: str) -> str:
     from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version(package)
     except PackageNotFoundError:

@@ -42,9 +42,11 @@ from .reporting import emit, progress_log
 
 __all__ = ["children_table", "encode_command", "febrl_table", "run_encode_speed"]
 
-_NOTE = ("ours: encode_csv from the CSV file, reading + normalisation + encoding counted; "
-         "clkhash: generate_clks(max_workers=1) on rows already cleaned by competent_prep, "
-         "preparation not counted. Both single-process, one core.")
+_NOTE = (
+    "ours: encode_csv from the CSV file, reading + normalisation + encoding counted; "
+    "clkhash: generate_clks(max_workers=1) on rows already cleaned by competent_prep, "
+    "preparation not counted. Both single-process, one core."
+)
 
 
 def febrl_table(rows: int) -> pd.DataFrame:
@@ -83,8 +85,11 @@ def children_table(rows: int, seed: int = 0) -> pd.DataFrame:
         table = population.agencies[agency].copy()
         table["record_id"] = agency + ":" + table["record_id"].astype(str)
         frames.append(table[list(RECORD_COLUMNS)])
-    return pd.concat(frames, ignore_index=True).sample(n=rows, random_state=seed).reset_index(
-        drop=True)
+    return (
+        pd.concat(frames, ignore_index=True)
+        .sample(n=rows, random_state=seed)
+        .reset_index(drop=True)
+    )
 
 
 def _versions() -> dict[str, str]:
@@ -97,8 +102,15 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _measure(label: str, table: pd.DataFrame, schema_name: str, kind: str, directory: Path,
-             repeats: int, log: Callable[[str], None]) -> dict[str, Any]:
+def _measure(
+    label: str,
+    table: pd.DataFrame,
+    schema_name: str,
+    kind: str,
+    directory: Path,
+    repeats: int,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
     from .competitor import clkhash_schema, competent_prep, time_encode_clkhash
 
     path = directory / f"{label}.csv"
@@ -129,8 +141,7 @@ def _measure(label: str, table: pd.DataFrame, schema_name: str, kind: str, direc
                 clk_cpu.append(time.process_time() - cpu)
                 if len(clks) != len(prepared):
                     raise RuntimeError(f"clkhash returned {len(clks)} of {len(prepared)} rows")
-        log(f"{label} repeat {r + 1}/{repeats}: ours {ours_s[-1]:.2f} s, "
-            f"clkhash {clk_s[-1]:.2f} s")
+        log(f"{label} repeat {r + 1}/{repeats}: ours {ours_s[-1]:.2f} s, clkhash {clk_s[-1]:.2f} s")
     rows = len(table)
     ours_med, clk_med = statistics.median(ours_s), statistics.median(clk_s)
     return {
@@ -165,32 +176,51 @@ def run_encode_speed(rows: int, repeats: int, log: Callable[[str], None]) -> dic
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         log(f"FEBRL4 replicated to {rows} rows ...")
-        report["results"].append(_measure("febrl4", febrl_table(rows), "febrl-v1", "febrl",
-                                          directory, repeats, log))
+        report["results"].append(
+            _measure("febrl4", febrl_table(rows), "febrl-v1", "febrl", directory, repeats, log)
+        )
         log(f"synthetic children, {rows} agency records ...")
-        report["results"].append(_measure("children", children_table(rows), "children-v1",
-                                          "children", directory, repeats, log))
+        report["results"].append(
+            _measure(
+                "children", children_table(rows), "children-v1", "children", directory, repeats, log
+            )
+        )
     return report
 
 
 def print_table(report: dict[str, Any], console: Console) -> None:
-    table = Table(title=f"Encoding speed, one core, median of {report['repeats']} "
-                        f"(records/s, higher is better)")
+    table = Table(
+        title=f"Encoding speed, one core, median of {report['repeats']} "
+        f"(records/s, higher is better)"
+    )
     for column in ("data", "schema", "rows", "ours rec/s", "clkhash rec/s", "ours / clkhash"):
         table.add_column(column, justify="right")
     for r in report["results"]:
-        table.add_row(r["data"], r["schema"], f"{r['rows']:,}", f"{r['ours_records_per_s']:,.0f}",
-                      f"{r['clkhash_records_per_s']:,.0f}", f"{r['ratio_ours_over_clkhash']:.2f}x")
+        table.add_row(
+            r["data"],
+            r["schema"],
+            f"{r['rows']:,}",
+            f"{r['ours_records_per_s']:,.0f}",
+            f"{r['clkhash_records_per_s']:,.0f}",
+            f"{r['ratio_ours_over_clkhash']:.2f}x",
+        )
     console.print(table)
     v = report["versions"]
-    console.print(f"CPUs: {report['cpu_count']} (usable {report['cpus_usable']}); "
-                  + ", ".join(f"{k} {val}" for k, val in v.items()))
+    console.print(
+        f"CPUs: {report['cpu_count']} (usable {report['cpus_usable']}); "
+        + ", ".join(f"{k} {val}" for k, val in v.items())
+    )
     console.print(report["note"])
 
 
 @click.command("encode")
-@click.option("--rows", type=click.IntRange(min=1), default=100000, show_default=True,
-              help="Rows per data set.")
+@click.option(
+    "--rows",
+    type=click.IntRange(min=1),
+    default=100000,
+    show_default=True,
+    help="Rows per data set.",
+)
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object only.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write JSON here.")

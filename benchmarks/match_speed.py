@@ -395,6 +395,7 @@ def match_command(
         raise click.ClickException(
             f"anonlink and bitarray are needed for this benchmark ({e}); run `make bench`"
         ) from e
-    report = run_match_benchmark(n, threshold, repeats, data, seed, method,
-                                 log=progress_log(as_json))
+    report = run_match_benchmark(
+        n, threshold, repeats, data, seed, method, log=progress_log(as_json)
+    )
     emit(report, as_json, out, print_table)

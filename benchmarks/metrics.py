@@ -23,6 +23,13 @@ def pair_metrics(predicted: Iterable[Pair], truth: Iterable[Pair]) -> dict[str, 
     precision = tp / len(found) if found else 1.0
     recall = tp / len(true) if true else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"predicted": len(found), "true": len(true), "true_positives": tp,
-            "false_positives": len(found) - tp, "false_negatives": len(true) - tp,
-            "precision": round(precision, 5), "recall": round(recall, 5), "f1": round(f1, 5)}
+    return {
+        "predicted": len(found),
+        "true": len(true),
+        "true_positives": tp,
+        "false_positives": len(found) - tp,
+        "false_negatives": len(true) - tp,
+        "precision": round(precision, 5),
+        "recall": round(recall, 5),
+        "f1": round(f1, 5),
+    }

@@ -33,8 +33,9 @@ class OfflineRun:
         out = []
         for p in self.links:
             a, b = self.batches[p.a], self.batches[p.b]
-            for i, j, d in zip(p.left.tolist(), p.right.tolist(), p.decisions.tolist(),
-                               strict=True):
+            for i, j, d in zip(
+                p.left.tolist(), p.right.tolist(), p.decisions.tolist(), strict=True
+            ):
                 if d in wanted:
                     out.append((a.agency, str(a.record_ids[i]), b.agency, str(b.record_ids[j])))
         return out
@@ -47,15 +48,17 @@ def rule_for(schema: LinkageSchema, match: float | None = None) -> DecisionRule:
     return rule_from_schema(schema, match)
 
 
-def encode_agencies(csv_paths: Mapping[str, Path], schema: LinkageSchema,
-                    secret: Secret) -> tuple[list[EncodedBatch], float]:
+def encode_agencies(
+    csv_paths: Mapping[str, Path], schema: LinkageSchema, secret: Secret
+) -> tuple[list[EncodedBatch], float]:
     started = time.perf_counter()
     batches = [encode_csv(path, schema, secret, agency) for agency, path in csv_paths.items()]
     return batches, time.perf_counter() - started
 
 
-def link_batches(batches: list[EncodedBatch], rule: DecisionRule,
-                 threads: int | None = None) -> tuple[list[PairLinks], float]:
+def link_batches(
+    batches: list[EncodedBatch], rule: DecisionRule, threads: int | None = None
+) -> tuple[list[PairLinks], float]:
     started = time.perf_counter()
     links = link_agencies([as_agency_records(b) for b in batches], rule, threads=threads)
     return links, time.perf_counter() - started

@@ -47,27 +47,60 @@ from benchmarks.population_noise import (
 )
 
 __all__ = [
-    "AGENCIES", "RECORD_COLUMNS", "Population", "PopulationConfig", "generate_population",
-    "is_valid_nhs_number", "nhs_check_digit", "population_command", "true_cross_agency_pairs",
-    "true_within_agency_duplicates", "write_agency_csvs",
+    "AGENCIES",
+    "RECORD_COLUMNS",
+    "Population",
+    "PopulationConfig",
+    "generate_population",
+    "is_valid_nhs_number",
+    "nhs_check_digit",
+    "population_command",
+    "true_cross_agency_pairs",
+    "true_within_agency_duplicates",
+    "write_agency_csvs",
 ]
 
 AGENCIES: tuple[str, ...] = ("social_care", "police", "health", "school", "housing")
 RECORD_COLUMNS: tuple[str, ...] = (
-    "record_id", "given_name", "family_name", "date_of_birth", "sex", "postcode", "nhs_number",
+    "record_id",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "sex",
+    "postcode",
+    "nhs_number",
 )
 
 # Relative number of children at each single year of age 0-17. This is the rough shape of recent
 # mid-year estimates for England: cohorts born since the 2012 birth peak are smaller (unverified).
-_AGE_WEIGHTS = (580, 600, 615, 630, 640, 650, 665, 680, 690, 700, 705, 710, 700, 690, 680, 665,
-                640, 625)
+_AGE_WEIGHTS = (
+    580,
+    600,
+    615,
+    630,
+    640,
+    650,
+    665,
+    680,
+    690,
+    700,
+    705,
+    710,
+    700,
+    690,
+    680,
+    665,
+    640,
+    625,
+)
 # Dependent children per family: about 4 in 10 families have one child, fewer have three or more
 # (rough shape of ONS families and households figures, unverified).
 _HOUSEHOLD_SIZES = ((1, 2, 3, 4, 5), (0.42, 0.38, 0.14, 0.045, 0.015))
 
 
-def _per_agency(social_care: float, police: float, health: float, school: float,
-                housing: float) -> dict[str, float]:
+def _per_agency(
+    social_care: float, police: float, health: float, school: float, housing: float
+) -> dict[str, float]:
     return dict(zip(AGENCIES, (social_care, police, health, school, housing), strict=True))
 
 
@@ -90,16 +123,20 @@ class PopulationConfig:
 
     reference_date: date = date(2025, 3, 31)  # fixed, so that ages do not depend on today
     # Share of children known to each agency; school is a share of school-age children only.
-    coverage: dict[str, float] = field(default_factory=lambda: _per_agency(
-        social_care=0.25, police=0.15, health=0.95, school=0.80, housing=0.20))
+    coverage: dict[str, float] = field(
+        default_factory=lambda: _per_agency(
+            social_care=0.25, police=0.15, health=0.95, school=0.80, housing=0.20
+        )
+    )
     school_ages: tuple[int, int] = (4, 16)
     # Children known to one of these agencies are more often known to the others (families,
     # not children, are referred). This is the correlation of a household latent in a Gaussian
     # copula; the marginal coverage stays as configured.
     need_linked_agencies: tuple[str, ...] = ("social_care", "police", "housing")
     need_correlation: float = 0.5
-    name_origin_shares: dict[str, float] = field(default_factory=lambda: dict(zip(
-        NAME_ORIGINS, (0.72, 0.12, 0.06, 0.06, 0.04), strict=True)))
+    name_origin_shares: dict[str, float] = field(
+        default_factory=lambda: dict(zip(NAME_ORIGINS, (0.72, 0.12, 0.06, 0.06, 0.04), strict=True))
+    )
     given_name_mixing_rate: float = 0.15  # given name drawn from the whole pool, not the family's
     middle_name_rate: float = 0.6
     twin_rate: float = 0.015  # share of children who are a twin
@@ -123,8 +160,11 @@ class PopulationConfig:
     dob_year_only_rate: float = 0.005
     dob_reassessed_rate: float = 0.001
     dob_missing_rate: float = 0.002
-    date_format: dict[str, str] = field(default_factory=lambda: dict(zip(
-        AGENCIES, ("iso", "dmy", "compact", "dmy_short", "dmy"), strict=True)))
+    date_format: dict[str, str] = field(
+        default_factory=lambda: dict(
+            zip(AGENCIES, ("iso", "dmy", "compact", "dmy_short", "dmy"), strict=True)
+        )
+    )
     other_date_format_rate: float = 0.03
     sex_missing_rate: float = 0.01
     sex_error_rate: float = 0.002
@@ -133,8 +173,11 @@ class PopulationConfig:
     postcode_missing_rate: float = 0.03
     postcode_format_rate: float = 0.1
     # NHS number [20].
-    nhs_missing_rate: dict[str, float] = field(default_factory=lambda: _per_agency(
-        social_care=0.25, police=0.60, health=0.02, school=0.70, housing=0.80))
+    nhs_missing_rate: dict[str, float] = field(
+        default_factory=lambda: _per_agency(
+            social_care=0.25, police=0.60, health=0.02, school=0.70, housing=0.80
+        )
+    )
     nhs_mistype_rate: float = 0.01
     nhs_sibling_rate: float = 0.002
     nhs_spaced_rate: float = 0.15
@@ -150,15 +193,18 @@ class PopulationConfig:
             value = getattr(self, f.name)
             values = value.values() if isinstance(value, dict) else [value]
             if f.name.endswith(("_rate", "_share", "coverage", "_correlation")) and not all(
-                    0.0 <= v <= 1.0 for v in values):
+                0.0 <= v <= 1.0 for v in values
+            ):
                 raise ValueError(f"{f.name} must be within [0, 1], got {value!r}")
         for name in ("coverage", "nhs_missing_rate", "date_format"):
             if set(getattr(self, name)) != set(AGENCIES):
                 raise ValueError(f"{name} must have exactly the agencies {AGENCIES}")
         if set(self.name_origin_shares) - set(NAME_ORIGINS):
             raise ValueError(f"name_origin_shares keys must be among {NAME_ORIGINS}")
-        if not (self.nhs_test_prefix.isdigit() or self.nhs_test_prefix == "") or len(
-                self.nhs_test_prefix) > 6:
+        if (
+            not (self.nhs_test_prefix.isdigit() or self.nhs_test_prefix == "")
+            or len(self.nhs_test_prefix) > 6
+        ):
             raise ValueError("nhs_test_prefix must be at most 6 digits")
 
 
@@ -194,20 +240,24 @@ def _sibling_dobs(size: int, twins: bool, rng: random.Random, ref: date) -> list
     dobs: list[date] = []
     for _ in range(30):
         ages = rng.choices(range(18), weights=_AGE_WEIGHTS, k=size)
-        dobs = [ref - timedelta(days=rng.randrange(int(a * 365.25) + 1, int((a + 1) * 365.25)))
-                for a in ages]
+        dobs = [
+            ref - timedelta(days=rng.randrange(int(a * 365.25) + 1, int((a + 1) * 365.25)))
+            for a in ages
+        ]
         if twins:
             dobs[1] = dobs[0]
         singles = sorted(set(dobs))
         # Siblings other than twins are born at least about ten months apart.
         if len(singles) == size - twins and all(
-                (b - a).days >= 300 for a, b in zip(singles, singles[1:], strict=False)):
+            (b - a).days >= 300 for a, b in zip(singles, singles[1:], strict=False)
+        ):
             break
     return dobs
 
 
-def _build_children(n: int, rng: random.Random, np_rng: np.random.Generator,
-                    cfg: PopulationConfig) -> list[Child]:
+def _build_children(
+    n: int, rng: random.Random, np_rng: np.random.Generator, cfg: PopulationConfig
+) -> list[Child]:
     sizes: list[int] = []
     total = 0
     while total < n:
@@ -249,22 +299,32 @@ def _build_children(n: int, rng: random.Random, np_rng: np.random.Generator,
                 middle = "" if middle == given else middle
             half = k > 0 and not (twins and k < 2) and rng.random() < cfg.half_sibling_rate
             family, alt = (other, surname) if half else (surname, other)
-            household.append(Child(
-                child_id=f"C{len(children) + k + 1:07d}", household_id=f"H{h + 1:06d}",
-                name_origin=origin, given_name=given, middle_name=middle,
-                family_name=feminine_surname(family, sex),
-                alt_family_name=feminine_surname(alt, sex),
-                date_of_birth=dob, sex=sex, postcode=home, previous_postcode=previous,
-                nhs_number=next(nhs_numbers),
-                twin_of="" if not (twins and k < 2) else f"C{len(children) + 2 - k:07d}"))
+            household.append(
+                Child(
+                    child_id=f"C{len(children) + k + 1:07d}",
+                    household_id=f"H{h + 1:06d}",
+                    name_origin=origin,
+                    given_name=given,
+                    middle_name=middle,
+                    family_name=feminine_surname(family, sex),
+                    alt_family_name=feminine_surname(alt, sex),
+                    date_of_birth=dob,
+                    sex=sex,
+                    postcode=home,
+                    previous_postcode=previous,
+                    nhs_number=next(nhs_numbers),
+                    twin_of="" if not (twins and k < 2) else f"C{len(children) + 2 - k:07d}",
+                )
+            )
         for child in household:
             child.sibling_nhs_numbers = [c.nhs_number for c in household if c is not child]
         children.extend(household)
     return children
 
 
-def generate_population(n_children: int = 20000, seed: int = 0,
-                        config: PopulationConfig | None = None) -> Population:
+def generate_population(
+    n_children: int = 20000, seed: int = 0, config: PopulationConfig | None = None
+) -> Population:
     """Generate `n_children` children and every agency's noisy records of them.
 
     Deterministic for a given (n_children, seed, config). See PopulationConfig for the error
@@ -275,13 +335,15 @@ def generate_population(n_children: int = 20000, seed: int = 0,
     cfg = config or PopulationConfig()
     streams = np.random.SeedSequence(seed).spawn(5)
     child_rng, cover_rng, noise_rng, id_rng = (
-        random.Random(int(s.generate_state(1, np.uint64)[0])) for s in streams[:4])
+        random.Random(int(s.generate_state(1, np.uint64)[0])) for s in streams[:4]
+    )
     children = _build_children(n_children, child_rng, np.random.default_rng(streams[4]), cfg)
 
     ref = cfg.reference_date
     gauss = NormalDist()
-    cut = {a: -inf if p <= 0 else inf if p >= 1 else gauss.inv_cdf(p)
-           for a, p in cfg.coverage.items()}
+    cut = {
+        a: -inf if p <= 0 else inf if p >= 1 else gauss.inv_cdf(p) for a, p in cfg.coverage.items()
+    }
     rho = cfg.need_correlation
     need = {h: cover_rng.gauss(0.0, 1.0) for h in dict.fromkeys(c.household_id for c in children)}
     owners: dict[str, list[Child]] = {a: [] for a in AGENCIES}
@@ -309,11 +371,19 @@ def generate_population(n_children: int = 20000, seed: int = 0,
         ids = record_ids(agency, agency_owners, id_rng, ref)
         rows = [{"record_id": rid, **records[agency][i]} for rid, i in zip(ids, order, strict=True)]
         tables[agency] = pd.DataFrame(rows, columns=list(RECORD_COLUMNS), dtype=object)
-        truth_parts.append(pd.DataFrame({"agency": agency, "record_id": ids,
-                                         "child_id": [c.child_id for c in agency_owners]}))
+        truth_parts.append(
+            pd.DataFrame(
+                {
+                    "agency": agency,
+                    "record_id": ids,
+                    "child_id": [c.child_id for c in agency_owners],
+                }
+            )
+        )
     truth = pd.concat(truth_parts, ignore_index=True)
-    people = pd.DataFrame([{k: v for k, v in asdict(c).items() if k != "sibling_nhs_numbers"}
-                           for c in children])
+    people = pd.DataFrame(
+        [{k: v for k, v in asdict(c).items() if k != "sibling_nhs_numbers"} for c in children]
+    )
     people["age"] = [age_on(c.date_of_birth, ref) for c in children]
     return Population(agencies=tables, truth=truth, children=people, seed=seed, config=cfg)
 
@@ -358,12 +428,23 @@ def true_within_agency_duplicates(population: Population) -> set[tuple[str, str,
 
 
 @click.command("population")
-@click.option("--children", "n_children", type=click.IntRange(min=1), default=20000,
-              show_default=True, help="Number of children in the local authority.")
+@click.option(
+    "--children",
+    "n_children",
+    type=click.IntRange(min=1),
+    default=20000,
+    show_default=True,
+    help="Number of children in the local authority.",
+)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("-o", "--out-dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("population"), show_default=True,
-              help="Directory for <agency>.csv files and truth.csv.")
+@click.option(
+    "-o",
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("population"),
+    show_default=True,
+    help="Directory for <agency>.csv files and truth.csv.",
+)
 def population_command(n_children: int, seed: int, out_dir: Path) -> None:
     """Write a synthetic multi-agency child population with ground truth."""
     started = time.perf_counter()

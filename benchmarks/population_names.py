@@ -22,7 +22,11 @@ def _words(text: str) -> tuple[str, ...]:
 
 
 NAME_ORIGINS: tuple[str, ...] = (
-    "british_irish", "south_asian", "african_caribbean", "eastern_european", "other",
+    "british_irish",
+    "south_asian",
+    "african_caribbean",
+    "eastern_european",
+    "other",
 )
 
 BOYS: dict[str, tuple[str, ...]] = {

@@ -40,7 +40,7 @@ _QWERTY_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 _KEY_NEIGHBOURS: dict[str, str] = {}
 for _row in _QWERTY_ROWS:
     for _i, _key in enumerate(_row):
-        _KEY_NEIGHBOURS[_key] = _row[max(_i - 1, 0):_i] + _row[_i + 1:_i + 2]
+        _KEY_NEIGHBOURS[_key] = _row[max(_i - 1, 0) : _i] + _row[_i + 1 : _i + 2]
 
 
 @dataclass(slots=True)
@@ -91,7 +91,7 @@ def is_valid_nhs_number(value: str) -> bool:
 def valid_nhs_numbers(n: int, rng: np.random.Generator, prefix: str) -> list[str]:
     """`n` distinct valid NHS numbers whose first digits are `prefix`."""
     free = 9 - len(prefix)
-    space = 10 ** free
+    space = 10**free
     if n > space // 2:  # 1 in 11 bodies has no check digit; beyond half, draws mostly repeat
         raise ValueError(f"{n} children need more NHS numbers than prefix {prefix!r} allows")
     base = int(prefix or "0") * space
@@ -112,9 +112,11 @@ def strip_accents(text: str) -> str:
     # Ł and ł have no decomposition, so NFKD alone would drop them rather than fold them.
     text = text.replace("Ł", "L").replace("ł", "l")
     folded = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in folded if not unicodedata.combining(ch)).encode(
-        "ascii", "ignore"
-    ).decode("ascii")
+    return (
+        "".join(ch for ch in folded if not unicodedata.combining(ch))
+        .encode("ascii", "ignore")
+        .decode("ascii")
+    )
 
 
 def typo(word: str, rng: random.Random) -> str:
@@ -125,20 +127,23 @@ def typo(word: str, rng: random.Random) -> str:
         # Clerks rarely get the initial wrong; errors cluster in the body of the name.
         i = rng.randrange(1, len(word)) if rng.random() < 0.9 else 0
         low = word[i].lower()
-        letter = rng.choice(_KEY_NEIGHBOURS.get(low) or _LETTERS) if rng.random() < 0.7 else (
-            rng.choice(_LETTERS))
+        letter = (
+            rng.choice(_KEY_NEIGHBOURS.get(low) or _LETTERS)
+            if rng.random() < 0.7
+            else (rng.choice(_LETTERS))
+        )
         if word[i].isupper():
             letter = letter.upper()
         op = rng.randrange(4)
         if op == 0:
             out = word[:i] + letter + word[i:]
         elif op == 1:
-            out = word[:i] + word[i + 1:]
+            out = word[:i] + word[i + 1 :]
         elif op == 2:
-            out = word[:i] + letter + word[i + 1:]
+            out = word[:i] + letter + word[i + 1 :]
         else:
             i = min(i, len(word) - 2)
-            out = word[:i] + word[i + 1] + word[i] + word[i + 2:]
+            out = word[:i] + word[i + 1] + word[i] + word[i + 2 :]
         if out != word and out.strip(" -'") == out:
             return out
     return word
@@ -245,8 +250,9 @@ def mistyped_nhs_number(nhs: str, rng: random.Random, fixed_prefix: int) -> str:
     return "".join(digits)
 
 
-def _given_name(child: Child, agency: str, age: int, rng: random.Random,
-                cfg: PopulationConfig) -> str:
+def _given_name(
+    child: Child, agency: str, age: int, rng: random.Random, cfg: PopulationConfig
+) -> str:
     if age == 0 and agency in ("health", "social_care") and rng.random() < cfg.baby_name_rate:
         # Newborns registered before naming appear as 'Baby Surname' [36].
         roll = rng.random()
@@ -270,8 +276,9 @@ def _postcode(child: Child, rng: random.Random, cfg: PopulationConfig) -> str:
         return ""
     # A stale address is the household's previous one, so agencies that missed the same move
     # still agree with each other [42].
-    postcode = child.previous_postcode if rng.random() < cfg.postcode_moved_rate else (
-        child.postcode)
+    postcode = (
+        child.previous_postcode if rng.random() < cfg.postcode_moved_rate else (child.postcode)
+    )
     if rng.random() < cfg.postcode_format_rate:
         postcode = rng.choice((postcode.replace(" ", ""), postcode.lower()))
     return postcode
@@ -292,8 +299,9 @@ def _nhs_number(child: Child, agency: str, rng: random.Random, cfg: PopulationCo
     return nhs
 
 
-def noisy_record(child: Child, agency: str, rng: random.Random,
-                 cfg: PopulationConfig) -> dict[str, str]:
+def noisy_record(
+    child: Child, agency: str, rng: random.Random, cfg: PopulationConfig
+) -> dict[str, str]:
     """The identifying fields (all strings, '' for blank) that `agency` holds for `child`."""
     given = _given_name(child, agency, age_on(child.date_of_birth, cfg.reference_date), rng, cfg)
     family = child.family_name

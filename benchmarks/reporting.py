@@ -20,8 +20,12 @@ def progress_log(as_json: bool) -> Callable[[str], None]:
     return Console(stderr=True).log
 
 
-def emit(report: dict[str, Any], as_json: bool, out: Path | None,
-         print_table: Callable[[dict[str, Any], Console], None]) -> None:
+def emit(
+    report: dict[str, Any],
+    as_json: bool,
+    out: Path | None,
+    print_table: Callable[[dict[str, Any], Console], None],
+) -> None:
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2) + "\n")

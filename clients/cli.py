@@ -24,14 +24,22 @@ __all__ = ["encode", "keygen", "schema"]
 
 _PROGRESS_MIN_BYTES = 8 << 20
 _schema_option = click.option(
-    "--schema", "schema_ref", default="children-v1", show_default=True,
+    "--schema",
+    "schema_ref",
+    default="children-v1",
+    show_default=True,
     help=f"Built-in schema ({', '.join(sorted(BUILTIN_SCHEMAS))}) or a schema TOML file.",
 )
 
 
 @click.command()
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="File to create (mode 0600); an existing file is never overwritten.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="File to create (mode 0600); an existing file is never overwritten.",
+)
 def keygen(output: Path) -> None:
     """Write a new random 256-bit linkage secret to a file readable only by you.
 
@@ -59,13 +67,17 @@ def schema_show(schema_ref: str, canonical: bool) -> None:
     click.echo(f"fingerprint {linkage_schema.fingerprint}")
     click.echo(f"filter      {linkage_schema.filter_bits} bits")
     t = linkage_schema.thresholds
-    click.echo(f"thresholds  match >= {t.match}, possible >= {t.possible}, "
-               f"identifier floor {t.identifier_floor}")
+    click.echo(
+        f"thresholds  match >= {t.match}, possible >= {t.possible}, "
+        f"identifier floor {t.identifier_floor}"
+    )
     click.echo(f"record id   column {linkage_schema.record_id_column!r}")
     for f in linkage_schema.fields:
         where = "beside filter" if f.is_identifier else f"weight {f.weight}, slot {f.slot}"
-        click.echo(f"  {f.name:<15} column {f.column!r:<17} {f.normaliser:>11} -> "
-                   f"{f.tokeniser:<10} ({where}; missing: {f.missing})")
+        click.echo(
+            f"  {f.name:<15} column {f.column!r:<17} {f.normaliser:>11} -> "
+            f"{f.tokeniser:<10} ({where}; missing: {f.missing})"
+        )
 
 
 @schema.command("check")
@@ -73,21 +85,36 @@ def schema_show(schema_ref: str, canonical: bool) -> None:
 def schema_check(file: Path) -> None:
     """Validate a schema file and print its fingerprint."""
     linkage_schema = load_schema(file)
-    click.echo(f"{file}: valid schema {linkage_schema.name}, fingerprint "
-               f"{linkage_schema.fingerprint}")
+    click.echo(
+        f"{file}: valid schema {linkage_schema.name}, fingerprint {linkage_schema.fingerprint}"
+    )
 
 
 @click.command()
 @_schema_option
-@click.option("--secret-file", type=click.Path(dir_okay=False, path_type=Path),
-              help=f"File holding the shared secret (else the {ENV_VAR} environment variable).")
+@click.option(
+    "--secret-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"File holding the shared secret (else the {ENV_VAR} environment variable).",
+)
 @click.option("--agency", required=True, help="Name of the agency whose records these are.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Encoded file to write.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Encoded file to write.",
+)
 @click.option("--strict", is_flag=True, help="Exit with status 3 if any row was rejected.")
 @click.argument("input_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def encode(schema_ref: str, secret_file: Path | None, agency: str, output: Path, strict: bool,
-           input_csv: Path) -> None:
+def encode(
+    schema_ref: str,
+    secret_file: Path | None,
+    agency: str,
+    output: Path,
+    strict: bool,
+    input_csv: Path,
+) -> None:
     """Encode INPUT_CSV into keyed Bloom filters, on this machine, for one agency.
 
     Rows that cannot be encoded are listed with their line numbers and reasons; none is dropped
@@ -99,12 +126,23 @@ def encode(schema_ref: str, secret_file: Path | None, agency: str, output: Path,
         click.echo(f"warning: {warning}", err=True)
     size = input_csv.stat().st_size
     console = Console(stderr=True)
-    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                  TimeRemainingColumn(), console=console, transient=True,
-                  disable=size < _PROGRESS_MIN_BYTES) as bar:
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=size < _PROGRESS_MIN_BYTES,
+    ) as bar:
         task = bar.add_task(f"encoding {input_csv.name}", total=size)
-        batch = encode_csv(input_csv, linkage_schema, secret, agency,
-                           progress=lambda done: bar.update(task, completed=done))
+        batch = encode_csv(
+            input_csv,
+            linkage_schema,
+            secret,
+            agency,
+            progress=lambda done: bar.update(task, completed=done),
+        )
     del secret
     write_encoded(output, batch)
     _print_report(batch.report, output, batch.record_count)

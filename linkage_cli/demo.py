@@ -26,11 +26,21 @@ __all__ = ["demo"]
 
 
 @click.command()
-@click.option("--children", default=20000, show_default=True, type=click.IntRange(100, 2_000_000),
-              help="Children in the synthetic population.")
+@click.option(
+    "--children",
+    default=20000,
+    show_default=True,
+    type=click.IntRange(100, 2_000_000),
+    help="Children in the synthetic population.",
+)
 @click.option("--seed", default=2026, show_default=True, help="Population seed.")
-@click.option("--out-dir", default="demo-output", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="Where files are written.")
+@click.option(
+    "--out-dir",
+    default="demo-output",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where files are written.",
+)
 def demo(children: int, seed: int, out_dir: Path) -> None:
     """Encode five synthetic agencies, link them offline, and report quality and timings."""
     console = Console()
@@ -55,8 +65,15 @@ def demo(children: int, seed: int, out_dir: Path) -> None:
     match = pair_metrics(run.pairs(), truth)
     with_possible = pair_metrics(run.match_and_possible(), truth)
     n_records = sum(b.record_count for b in batches)
-    _print_report(console, batches, match, with_possible, n_records, out_dir,
-                  {"generate": t1 - t0, "encode": encode_s, "link": link_s})
+    _print_report(
+        console,
+        batches,
+        match,
+        with_possible,
+        n_records,
+        out_dir,
+        {"generate": t1 - t0, "encode": encode_s, "link": link_s},
+    )
 
 
 def _print_report(console, batches, match, with_possible, n_records, out_dir, seconds) -> None:  # type: ignore[no-untyped-def]
@@ -65,15 +82,25 @@ def _print_report(console, batches, match, with_possible, n_records, out_dir, se
         table.add_column(column, justify="right")
     for b in batches:
         nhs = b.report["identifiers"].get("nhs_number", {})
-        table.add_row(b.agency, f"{b.record_count:,}", f"{sum(b.report['rejected'].values()):,}",
-                      f"{nhs.get('valid', 0):,}")
+        table.add_row(
+            b.agency,
+            f"{b.record_count:,}",
+            f"{sum(b.report['rejected'].values()):,}",
+            f"{nhs.get('valid', 0):,}",
+        )
     console.print(table)
     quality = Table(title="Linkage quality against the ground truth (cross-agency pairs)")
     for column in ("links", "predicted", "true", "precision", "recall", "F1"):
         quality.add_column(column, justify="right")
     for label, m in (("match", match), ("match + possible", with_possible)):
-        quality.add_row(label, f"{m['predicted']:,}", f"{m['true']:,}", f"{m['precision']:.4f}",
-                        f"{m['recall']:.4f}", f"{m['f1']:.4f}")
+        quality.add_row(
+            label,
+            f"{m['predicted']:,}",
+            f"{m['true']:,}",
+            f"{m['precision']:.4f}",
+            f"{m['recall']:.4f}",
+            f"{m['f1']:.4f}",
+        )
     console.print(quality)
     console.print(
         f"records {n_records:,}; generate {seconds['generate']:.1f}s, encode "

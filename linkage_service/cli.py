@@ -25,46 +25,74 @@ def resolve_schema(batch: EncodedBatch, schema_ref: str | None) -> LinkageSchema
     Its fingerprint must equal the batch's, so thresholds always belong to the encoding."""
     ref = schema_ref or batch.schema_name
     if schema_ref is None and ref not in BUILTIN_SCHEMAS:
-        raise SchemaError(f"files were encoded with schema {ref!r}, which is not built in; "
-                          "give its file with --schema")
+        raise SchemaError(
+            f"files were encoded with schema {ref!r}, which is not built in; "
+            "give its file with --schema"
+        )
     schema = load_schema(ref)
     if schema.fingerprint != batch.schema_fingerprint:
-        raise SchemaError(f"schema {ref} has fingerprint {schema.fingerprint} but the files were "
-                          f"encoded with {batch.schema_fingerprint}")
+        raise SchemaError(
+            f"schema {ref} has fingerprint {schema.fingerprint} but the files were "
+            f"encoded with {batch.schema_fingerprint}"
+        )
     return schema
 
 
-def rule_from_schema(schema: LinkageSchema, match: float | None = None,
-                     possible: float | None = None) -> DecisionRule:
+def rule_from_schema(
+    schema: LinkageSchema, match: float | None = None, possible: float | None = None
+) -> DecisionRule:
     """The schema's decision rule; an overridden match threshold caps the possible one."""
     t = schema.thresholds
     match = match or t.match
-    return DecisionRule(match, possible or min(t.possible, match), t.identifier_floor,
-                        t.duplicate)
+    return DecisionRule(match, possible or min(t.possible, match), t.identifier_floor, t.duplicate)
 
 
 def as_agency_records(batch: EncodedBatch) -> AgencyRecords:
-    return AgencyRecords(batch.agency, from_packed(batch.bits, batch.filter_bits),
-                         batch.identifiers)
+    return AgencyRecords(
+        batch.agency, from_packed(batch.bits, batch.filter_bits), batch.identifiers
+    )
 
 
 @click.command()
-@click.argument("encoded", nargs=-1, required=True,
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Links CSV to write.")
-@click.option("--clusters", "clusters_out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write multi-agency clusters (cluster_id,agency,record,"
-                   "duplicate_within_agency).")
+@click.argument(
+    "encoded", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Links CSV to write.",
+)
+@click.option(
+    "--clusters",
+    "clusters_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write multi-agency clusters (cluster_id,agency,record,duplicate_within_agency).",
+)
 @click.option("--schema", "schema_ref", help="Schema file, if not a built-in schema.")
-@click.option("--match", "match_t", type=click.FloatRange(0, 1, min_open=True),
-              help="Override the schema's match threshold (for experiments).")
-@click.option("--possible", "possible_t", type=click.FloatRange(0, 1, min_open=True),
-              help="Override the schema's possible threshold (for experiments).")
+@click.option(
+    "--match",
+    "match_t",
+    type=click.FloatRange(0, 1, min_open=True),
+    help="Override the schema's match threshold (for experiments).",
+)
+@click.option(
+    "--possible",
+    "possible_t",
+    type=click.FloatRange(0, 1, min_open=True),
+    help="Override the schema's possible threshold (for experiments).",
+)
 @click.option("--threads", type=click.IntRange(1, 256), help="Threads for Dice (default: all).")
-def link(encoded: tuple[Path, ...], output: Path, clusters_out: Path | None,
-         schema_ref: str | None, match_t: float | None, possible_t: float | None,
-         threads: int | None) -> None:
+def link(
+    encoded: tuple[Path, ...],
+    output: Path,
+    clusters_out: Path | None,
+    schema_ref: str | None,
+    match_t: float | None,
+    possible_t: float | None,
+    threads: int | None,
+) -> None:
     """Link two or more agencies' ENCODED files; one row per linked cross-agency pair.
 
     Files must share schema fingerprint, key check and filter length; otherwise nothing is
@@ -83,14 +111,19 @@ def link(encoded: tuple[Path, ...], output: Path, clusters_out: Path | None,
     linked = time.perf_counter()
     rows = write_links(output, [b for _, b in batches], links)
     matches = sum(int((p.decisions == MATCH).sum()) for p in links)
-    click.echo(f"linked {len(batches)} agencies ({sum(a.matrix.n for a in agencies)} records): "
-               f"{matches} match and {rows - matches} possible links -> {output} "
-               f"[load {loaded - started:.2f}s, link {linked - loaded:.2f}s]", err=True)
+    click.echo(
+        f"linked {len(batches)} agencies ({sum(a.matrix.n for a in agencies)} records): "
+        f"{matches} match and {rows - matches} possible links -> {output} "
+        f"[load {loaded - started:.2f}s, link {linked - loaded:.2f}s]",
+        err=True,
+    )
     if clusters_out is not None:
         clusters = match_clusters(agencies, links)
         write_clusters(clusters_out, [b for _, b in batches], clusters)
-        click.echo(f"{len(set(clusters.cluster_id.tolist()))} multi-agency clusters -> "
-                   f"{clusters_out}", err=True)
+        click.echo(
+            f"{len(set(clusters.cluster_id.tolist()))} multi-agency clusters -> {clusters_out}",
+            err=True,
+        )
 
 
 def write_links(path: Path, batches: list[EncodedBatch], links: list) -> int:  # type: ignore[type-arg]
@@ -100,10 +133,23 @@ def write_links(path: Path, batches: list[EncodedBatch], links: list) -> int:  #
         writer.writerow(LINKS_HEADER)
         for pair in links:
             a, b = batches[pair.a], batches[pair.b]
-            for i, j, s, d in zip(pair.left.tolist(), pair.right.tolist(),
-                                  pair.scores.tolist(), pair.decisions.tolist(), strict=True):
-                writer.writerow((a.agency, a.record_ids[i], b.agency, b.record_ids[j],
-                                 f"{s:.4f}", DECISION_NAMES[d]))
+            for i, j, s, d in zip(
+                pair.left.tolist(),
+                pair.right.tolist(),
+                pair.scores.tolist(),
+                pair.decisions.tolist(),
+                strict=True,
+            ):
+                writer.writerow(
+                    (
+                        a.agency,
+                        a.record_ids[i],
+                        b.agency,
+                        b.record_ids[j],
+                        f"{s:.4f}",
+                        DECISION_NAMES[d],
+                    )
+                )
                 count += 1
     return count
 
@@ -112,7 +158,11 @@ def write_clusters(path: Path, batches: list[EncodedBatch], clusters) -> None:  
     with open(path, "w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow(("cluster_id", "agency", "record_id", "duplicate_within_agency"))
-        for c, a, r, dup in zip(clusters.cluster_id.tolist(), clusters.agency.tolist(),
-                                clusters.record.tolist(), clusters.duplicate_within_agency.tolist(),
-                                strict=True):
+        for c, a, r, dup in zip(
+            clusters.cluster_id.tolist(),
+            clusters.agency.tolist(),
+            clusters.record.tolist(),
+            clusters.duplicate_within_agency.tolist(),
+            strict=True,
+        ):
             writer.writerow((c, batches[a].agency, batches[a].record_ids[r], int(dup)))

@@ -95,8 +95,9 @@ def _chunks(reader, raw, header, id_column, columns, chunk_rows, progress):  # t
             if progress is not None:
                 progress(raw.tell())
             if rows or problems:
-                yield _to_columns(rows, lines, problems, len(header), position[id_column],
-                                  picks, first_seen)
+                yield _to_columns(
+                    rows, lines, problems, len(header), position[id_column], picks, first_seen
+                )
 
 
 def _read_rows(reader, limit: int):  # type: ignore[no-untyped-def]
@@ -129,8 +130,14 @@ def _read_rows(reader, limit: int):  # type: ignore[no-untyped-def]
     return rows, lines, problems, exhausted
 
 
-def _assign_lines(rows: list[list[str]], before: int, first_line: int, last_line: int,
-                  lines: list[int], error: Exception | None) -> int:
+def _assign_lines(
+    rows: list[list[str]],
+    before: int,
+    first_line: int,
+    last_line: int,
+    lines: list[int],
+    error: Exception | None,
+) -> int:
     """Append the start line of rows[before:]; return the line after the last of them."""
     count = len(rows) - before
     if error is None and last_line - first_line + 1 == count:
@@ -146,9 +153,15 @@ def _assign_lines(rows: list[list[str]], before: int, first_line: int, last_line
 def _to_columns(rows, lines, problems, width, id_at, picks, first_seen) -> ColumnChunk:  # type: ignore[no-untyped-def]
     rows_read = len(rows) + len(problems)
     widths = set(map(len, rows))
-    bad = {} if widths <= {width} else {
-        i: f"expected {width} columns, found {len(r)}" for i, r in enumerate(rows)
-        if len(r) != width}
+    bad = (
+        {}
+        if widths <= {width}
+        else {
+            i: f"expected {width} columns, found {len(r)}"
+            for i, r in enumerate(rows)
+            if len(r) != width
+        }
+    )
     good = [i for i in range(len(rows)) if i not in bad] if bad else range(len(rows))
     usable = rows if not bad else [rows[i] for i in good]
     by_column = list(zip(*usable, strict=True)) or [()] * width
@@ -183,9 +196,13 @@ def _ids_all_fine(ids: list[str], first_seen: dict[str, int]) -> bool:
     if not ids:
         return True
     lengths = list(map(len, ids))
-    return (min(lengths) > 0 and max(lengths) <= MAX_RECORD_ID_CHARS
-            and "".join(ids).isprintable() and len(set(ids)) == len(ids)
-            and first_seen.keys().isdisjoint(ids))
+    return (
+        min(lengths) > 0
+        and max(lengths) <= MAX_RECORD_ID_CHARS
+        and "".join(ids).isprintable()
+        and len(set(ids)) == len(ids)
+        and first_seen.keys().isdisjoint(ids)
+    )
 
 
 def _check_ids_one_by_one(ids, good, lines, bad, first_seen) -> None:  # type: ignore[no-untyped-def]

@@ -34,8 +34,7 @@ def encode_csv(
     if not agency or not agency.isprintable() or len(agency) > 64:
         raise InputError("agency name must be 1-64 printable characters")
     encoder = BloomEncoder(schema, secret)
-    chunks = read_csv_chunks(path, schema.record_id_column, encoder.columns, CHUNK_ROWS,
-                             progress)
+    chunks = read_csv_chunks(path, schema.record_id_column, encoder.columns, CHUNK_ROWS, progress)
     ids: list[str] = []
     bits, identifiers = [], []
     with _collector_paused():
@@ -55,8 +54,9 @@ def encode_csv(
         filter_bits=schema.filter_bits,
         record_ids=np.array(ids, dtype=str) if ids else np.zeros(0, dtype="<U1"),
         bits=np.concatenate(bits) if bits else np.zeros((0, schema.filter_bits // 8), np.uint8),
-        identifiers=(np.concatenate(identifiers) if identifiers
-                     else np.zeros((0, width), np.uint64)),
+        identifiers=(
+            np.concatenate(identifiers) if identifiers else np.zeros((0, width), np.uint64)
+        ),
         identifier_names=tuple(s.name for s in schema.identifier_fields),
         report=encoder.report.as_dict(),
     )

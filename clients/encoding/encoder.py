@@ -75,8 +75,7 @@ def _generic_validate(spec: FieldSpec):  # type: ignore[no-untyped-def]
     def validate(raws: Sequence[str]) -> tuple[list[str | None], np.ndarray]:
         results = [identifier_value(spec, raw) for raw in raws]
         codes = {"missing": 0, "invalid": 1, "valid": 2}
-        return ([v for _, v in results],
-                np.array([codes[s] for s, _ in results], dtype=np.int8))
+        return ([v for _, v in results], np.array([codes[s] for s, _ in results], dtype=np.int8))
 
     return validate
 
@@ -91,15 +90,21 @@ class BloomEncoder:
         weights: dict[str, int] = {}
         for spec in schema.filter_fields:
             weights[spec.slot] = max(weights.get(spec.slot, 0), spec.weight)
-        hashers = {s: SlotHasher(slot_key(secret, s), w, schema.filter_bits)
-                   for s, w in weights.items()}
-        self._tables = [FieldTable(field_tokeniser(spec), hashers[spec.slot], spec.weight,
-                                   schema.filter_bits) for spec in schema.filter_fields]
+        hashers = {
+            s: SlotHasher(slot_key(secret, s), w, schema.filter_bits) for s, w in weights.items()
+        }
+        self._tables = [
+            FieldTable(field_tokeniser(spec), hashers[spec.slot], spec.weight, schema.filter_bits)
+            for spec in schema.filter_fields
+        ]
         self._hashers = hashers
         self._identifiers = [
-            IdentifierColumn(slot_key(secret, spec.slot),
-                             nhs_numbers_vectorised if spec.normaliser == "nhs_number"
-                             else _generic_validate(spec))
+            IdentifierColumn(
+                slot_key(secret, spec.slot),
+                nhs_numbers_vectorised
+                if spec.normaliser == "nhs_number"
+                else _generic_validate(spec),
+            )
             for spec in schema.identifier_fields
         ]
         for spec in schema.identifier_fields:
@@ -109,7 +114,8 @@ class BloomEncoder:
     def columns(self) -> tuple[str, ...]:
         """CSV columns read, in order: filter fields, then identifier fields."""
         return tuple(s.column for s in self.schema.filter_fields) + tuple(
-            s.column for s in self.schema.identifier_fields)
+            s.column for s in self.schema.identifier_fields
+        )
 
     @property
     def distinct_tokens(self) -> int:
@@ -121,9 +127,11 @@ class BloomEncoder:
         for problem in chunk.problems:
             self.report.reject(problem.line, problem.reason, "malformed row")
         n = len(chunk.record_ids)
-        rows = np.stack([table.lookup(chunk.columns[f], n)
-                         for f, table in enumerate(self._tables)]) if n else np.zeros(
-                             (len(self._tables), 0), dtype=np.int64)
+        rows = (
+            np.stack([table.lookup(chunk.columns[f], n) for f, table in enumerate(self._tables)])
+            if n
+            else np.zeros((len(self._tables), 0), dtype=np.int64)
+        )
         kept = self._kept_rows(chunk.lines, rows != MISSING)
         self.report.encoded += len(kept)
         words = np.zeros((len(kept), self.schema.filter_bits // 64), dtype=np.uint64)
@@ -131,13 +139,15 @@ class BloomEncoder:
             words |= table.bits(rows[f, kept])
         n_filter = len(self._tables)
         identifiers = np.zeros((len(kept), len(self._identifiers)), dtype=np.uint64)
-        for i, (column, spec) in enumerate(zip(self._identifiers, self.schema.identifier_fields,
-                                               strict=True)):
+        for i, (column, spec) in enumerate(
+            zip(self._identifiers, self.schema.identifier_fields, strict=True)
+        ):
             values = chunk.columns[n_filter + i]
             picked = None if values is None else [values[r] for r in kept.tolist()]
             identifiers[:, i] = column.tokens(picked, len(kept), self.report.identifiers[spec.name])
-        return EncodedChunk([chunk.record_ids[r] for r in kept.tolist()], words.view(np.uint8),
-                            identifiers)
+        return EncodedChunk(
+            [chunk.record_ids[r] for r in kept.tolist()], words.view(np.uint8), identifiers
+        )
 
     def _kept_rows(self, lines: list[int], present: np.ndarray) -> np.ndarray:
         """int64 indices of rows with enough fields present; the rest are reported by line."""
@@ -151,10 +161,16 @@ class BloomEncoder:
         for r in np.flatnonzero(lacking | too_few).tolist():
             missing = [specs[f].name for f in required if not present[f, r]]
             if missing:
-                self.report.reject(lines[r], f"required field {missing[0]} is missing or not "
-                                   "valid", f"missing {missing[0]}")
+                self.report.reject(
+                    lines[r],
+                    f"required field {missing[0]} is missing or not valid",
+                    f"missing {missing[0]}",
+                )
             else:
-                self.report.reject(lines[r], f"only {counts[r]} of the schema's fields present; "
-                                   f"at least {self.schema.min_fields_present} needed",
-                                   "too few fields")
+                self.report.reject(
+                    lines[r],
+                    f"only {counts[r]} of the schema's fields present; "
+                    f"at least {self.schema.min_fields_present} needed",
+                    "too few fields",
+                )
         return np.flatnonzero(~(lacking | too_few))

@@ -44,7 +44,8 @@ class SlotHasher:
             if tid is None:
                 tid = ids[token] = len(ids)
                 self._pending += blake3.blake3(token.encode(), key=self._key).digest(
-                    length=self._length)
+                    length=self._length
+                )
             out.append(tid)
         return out
 
@@ -70,8 +71,13 @@ class SlotHasher:
 class FieldTable:
     """Distinct raw values of one field -> row index; row -> packed filter bits (uint64 words)."""
 
-    def __init__(self, tokenise: Callable[[str], tuple[str, ...] | None], hasher: SlotHasher,
-                 weight: int, n_bits: int) -> None:
+    def __init__(
+        self,
+        tokenise: Callable[[str], tuple[str, ...] | None],
+        hasher: SlotHasher,
+        weight: int,
+        n_bits: int,
+    ) -> None:
         self._tokenise, self._hasher, self._weight, self._n_bits = tokenise, hasher, weight, n_bits
         self._index: dict[str, int] = {}
         self._rows = np.zeros((1, n_bits // 64), dtype=np.uint64)
@@ -130,8 +136,9 @@ class FieldTable:
         packed = np.bitwise_or.reduceat(self._token_rows()[ids], starts, axis=0)
         needed = self._used + len(token_lists)
         if needed > self._rows.shape[0]:
-            grown = np.zeros((max(needed, 2 * self._rows.shape[0]), self._rows.shape[1]),
-                             dtype=np.uint64)
+            grown = np.zeros(
+                (max(needed, 2 * self._rows.shape[0]), self._rows.shape[1]), dtype=np.uint64
+            )
             grown[: self._used] = self._rows[: self._used]
             self._rows = grown
         self._rows[self._used : needed] = packed

@@ -31,8 +31,14 @@ from linkage_service.wire.schema import FieldSpec
 
 from . import normalise as norm
 
-__all__ = ["Tokeniser", "date_parts", "field_tokeniser", "identifier_value", "normalise_text",
-           "postcode_parts"]
+__all__ = [
+    "Tokeniser",
+    "date_parts",
+    "field_tokeniser",
+    "identifier_value",
+    "normalise_text",
+    "postcode_parts",
+]
 
 Tokeniser = Callable[[str], tuple[str, ...] | None]
 _PAD = "_"
@@ -81,8 +87,10 @@ _PART_NORMALISERS: dict[str, Callable[[str], tuple[str, ...]]] = {
 # Fast paths for the shapes agencies actually export (ISO, dd/mm/yyyy, d/m/yy, yyyymmdd; a
 # canonical "SW1A 1AA"): a regex and a calendar check instead of the general parser. Anything
 # else goes to the general normaliser, which is also the reference the tests hold these to.
-_FAST_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})|(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})"
-                        r"|(\d{4})(\d{2})(\d{2})")
+_FAST_DATE = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})|(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})"
+    r"|(\d{4})(\d{2})(\d{2})"
+)
 _FAST_POSTCODE = re.compile(r"([A-Z]{1,2}[0-9][0-9A-Z]?) [0-9][A-Z]{2}")
 _DAYS_IN_MONTH = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _UNPARSED = (-1, -1, -1)
@@ -103,8 +111,12 @@ def _fast_date(raw: str, reference_year: int) -> tuple[int, int, int] | None:
     else:
         year, month, day = int(match[7]), int(match[8]), int(match[9])
     leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-    if not (1901 <= year <= 2100 and 1 <= month <= 12 and 1 <= day <= _DAYS_IN_MONTH[month]
-            and (month != 2 or day <= 28 or leap)):
+    if not (
+        1901 <= year <= 2100
+        and 1 <= month <= 12
+        and 1 <= day <= _DAYS_IN_MONTH[month]
+        and (month != 2 or day <= 28 or leap)
+    ):
         return None
     return year, month, day
 
@@ -125,8 +137,9 @@ def _date_tokens(raw: str) -> tuple[str, ...] | None:
         return None
     year, month, day = parts
     dd, mm = f"{day:02d}", f"{month:02d}"
-    return tuple(dict.fromkeys((f"dm:{dd}", f"dm:{mm}", f"y:{year:04d}",
-                                f"ymd:{year:04d}-{mm}-{dd}")))
+    return tuple(
+        dict.fromkeys((f"dm:{dd}", f"dm:{mm}", f"y:{year:04d}", f"ymd:{year:04d}-{mm}-{dd}"))
+    )
 
 
 def postcode_parts(raw: str) -> tuple[str | None, str] | None:

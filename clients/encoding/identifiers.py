@@ -31,8 +31,12 @@ def nhs_numbers_vectorised(raws: Sequence[str]) -> tuple[list[str | None], np.nd
     values: list[str | None] = [None] * len(raws)
     status = np.full(len(raws), -1, dtype=np.int8)
     if fast:
-        digits = (np.frombuffer("".join(cleaned[i] for i in fast).encode(), dtype=np.uint8)
-                  .reshape(-1, 10).astype(np.int64) - 48)
+        digits = (
+            np.frombuffer("".join(cleaned[i] for i in fast).encode(), dtype=np.uint8)
+            .reshape(-1, 10)
+            .astype(np.int64)
+            - 48
+        )
         check = 11 - (digits[:, :9] @ _NHS_WEIGHTS) % 11
         check = np.where(check == 11, 0, check)
         same = (digits == digits[:, :1]).all(axis=1)
@@ -50,8 +54,9 @@ def nhs_numbers_vectorised(raws: Sequence[str]) -> tuple[list[str | None], np.nd
 class IdentifierColumn:
     """Tokens for one identifier field, with each distinct raw value handled once per run."""
 
-    def __init__(self, key: bytes, validate: Callable[[Sequence[str]], tuple[list[str | None],
-                                                                           np.ndarray]]) -> None:
+    def __init__(
+        self, key: bytes, validate: Callable[[Sequence[str]], tuple[list[str | None], np.ndarray]]
+    ) -> None:
         self._key, self._validate = key, validate
         self._index: dict[str, int] = {"": 0}
         self._tokens = np.zeros(1, dtype=np.uint64)
@@ -78,8 +83,9 @@ class IdentifierColumn:
         start = len(self._tokens)
         for offset, raw in enumerate(raws):
             self._index[raw] = start + offset
-        fresh = np.fromiter((0 if v is None else self._token(v) for v in values),
-                            dtype=np.uint64, count=len(values))
+        fresh = np.fromiter(
+            (0 if v is None else self._token(v) for v in values), dtype=np.uint64, count=len(values)
+        )
         self._tokens = np.concatenate([self._tokens, fresh])
         self._status = np.concatenate([self._status, status.astype(np.int64)])
 

@@ -94,25 +94,87 @@ _APOSTROPHES = dict.fromkeys(
 )
 
 _TRANSLIT = str.maketrans(
-    {"ß": "ss", "æ": "ae", "ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "œ": "oe",
-     "ı": "i", "ħ": "h", "ŧ": "t"}
+    {
+        "ß": "ss",
+        "æ": "ae",
+        "ø": "o",
+        "ł": "l",
+        "đ": "d",
+        "ð": "d",
+        "þ": "th",
+        "œ": "oe",
+        "ı": "i",
+        "ħ": "h",
+        "ŧ": "t",
+    }
 )
 
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 _DIGITS = re.compile(r"[0-9]+")
 
-_PLACEHOLDER_PHRASES = frozenset({
-    "unknown", "unk", "not known", "notknown", "nk", "n k", "n a", "not applicable",
-    "not stated", "not given", "not recorded", "not provided", "no name", "noname", "none", "nil",
-    "null", "tbc", "tba", "tbd", "to be confirmed", "to be advised", "anon", "anonymous",
-    "withheld", "refused", "unnamed", "male", "female", "boy", "girl", "baby", "infant", "unborn",
-    "newborn", "neonate", "unborn child", "unborn baby", "baby boy", "baby girl",
-})
+_PLACEHOLDER_PHRASES = frozenset(
+    {
+        "unknown",
+        "unk",
+        "not known",
+        "notknown",
+        "nk",
+        "n k",
+        "n a",
+        "not applicable",
+        "not stated",
+        "not given",
+        "not recorded",
+        "not provided",
+        "no name",
+        "noname",
+        "none",
+        "nil",
+        "null",
+        "tbc",
+        "tba",
+        "tbd",
+        "to be confirmed",
+        "to be advised",
+        "anon",
+        "anonymous",
+        "withheld",
+        "refused",
+        "unnamed",
+        "male",
+        "female",
+        "boy",
+        "girl",
+        "baby",
+        "infant",
+        "unborn",
+        "newborn",
+        "neonate",
+        "unborn child",
+        "unborn baby",
+        "baby boy",
+        "baby girl",
+    }
+)
 # Words that are noise on their own, so a value made only of them has no name in it.
-_PLACEHOLDER_WORDS = frozenset({
-    "unknown", "unk", "nk", "tbc", "tba", "tbd", "none", "nil", "null", "anon", "anonymous",
-    "unnamed", "noname", "notknown",
-})
+_PLACEHOLDER_WORDS = frozenset(
+    {
+        "unknown",
+        "unk",
+        "nk",
+        "tbc",
+        "tba",
+        "tbd",
+        "none",
+        "nil",
+        "null",
+        "anon",
+        "anonymous",
+        "unnamed",
+        "noname",
+        "notknown",
+    }
+)
 _REPEATED_LETTER = re.compile(r"([a-z])\1{2,}")
 _MULTIPLE_BIRTH = re.compile(
     r"(?:(?:1st|2nd|3rd|first|second|third) )?(?:twin|triplet|quad|quadruplet)s?"
@@ -156,9 +218,13 @@ def _normalise(raw: object, *, strip_infant_prefix: bool) -> str | None:
 
 
 def _could_be_placeholder(word: str) -> bool:
-    return bool(word in _PLACEHOLDER_PHRASES or word in _PLACEHOLDER_WORDS
-                or _REPEATED_LETTER.fullmatch(word) or _MULTIPLE_BIRTH.fullmatch(word)
-                or _INFANT_PREFIX.match(word))
+    return bool(
+        word in _PLACEHOLDER_PHRASES
+        or word in _PLACEHOLDER_WORDS
+        or _REPEATED_LETTER.fullmatch(word)
+        or _MULTIPLE_BIRTH.fullmatch(word)
+        or _INFANT_PREFIX.match(word)
+    )
 
 
 def _normalise_general(raw: object, *, strip_infant_prefix: bool) -> str | None:
@@ -171,7 +237,7 @@ def _normalise_general(raw: object, *, strip_infant_prefix: bool) -> str | None:
         if strip_infant_prefix:
             match = _INFANT_PREFIX.match(spaced)
             if match:
-                spaced = spaced[match.end():]
+                spaced = spaced[match.end() :]
         if _is_placeholder(spaced) or _INFANT_PREFIX.match(spaced):
             return None
         spaced = _drop_digits(spaced)

@@ -100,8 +100,20 @@ __all__ = [
 # ---------------------------------------------------------------------------------------- dates
 
 _MIN_YEAR, _MAX_YEAR = 1901, 2100
-_MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "august",
-                "september", "october", "november", "december")
+_MONTH_NAMES = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
 _TIME_SUFFIX = re.compile(
     r"(?:[t ]\s*\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:z|am|pm|[+-]\d{2}:?\d{2})?)$"
 )

@@ -98,8 +98,9 @@ def _equal_join(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return left, right
 
 
-def identifier_evidence(ids_a: np.ndarray, ids_b: np.ndarray, left: np.ndarray,
-                        right: np.ndarray) -> np.ndarray:
+def identifier_evidence(
+    ids_a: np.ndarray, ids_b: np.ndarray, left: np.ndarray, right: np.ndarray
+) -> np.ndarray:
     """int8 (m,): AGREE, UNKNOWN or DISAGREE for each pair (module docstring)."""
     a, b = ids_a[left], ids_b[right]
     both = (a != 0) & (b != 0)
@@ -110,12 +111,14 @@ def identifier_evidence(ids_a: np.ndarray, ids_b: np.ndarray, left: np.ndarray,
 
 def decide(scores: np.ndarray, evidence: np.ndarray, rule: DecisionRule) -> np.ndarray:
     """int8 (m,): MATCH, POSSIBLE or NO_LINK for each pair."""
-    by_dice = np.where(scores >= rule.match, MATCH,
-                       np.where(scores >= rule.possible, POSSIBLE, NO_LINK))
+    by_dice = np.where(
+        scores >= rule.match, MATCH, np.where(scores >= rule.possible, POSSIBLE, NO_LINK)
+    )
     with_agreement = np.where(scores >= rule.identifier_floor, MATCH, POSSIBLE)
     with_disagreement = np.where(scores >= rule.match, POSSIBLE, NO_LINK)
-    decision = np.select([evidence == AGREE, evidence == DISAGREE],
-                         [with_agreement, with_disagreement], by_dice)
+    decision = np.select(
+        [evidence == AGREE, evidence == DISAGREE], [with_agreement, with_disagreement], by_dice
+    )
     return decision.astype(np.int8)
 
 

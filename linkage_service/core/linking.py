@@ -38,8 +38,14 @@ from .dice import dice_candidates, dice_scores
 from .errors import BitLengthError, CoreError
 from .solving import greedy_one_to_one
 
-__all__ = ["AgencyRecords", "PairLinks", "duplicate_entities", "link_agencies", "link_pair",
-           "match_clusters"]
+__all__ = [
+    "AgencyRecords",
+    "PairLinks",
+    "duplicate_entities",
+    "link_agencies",
+    "link_pair",
+    "match_clusters",
+]
 
 
 @dataclass(frozen=True)
@@ -52,8 +58,10 @@ class AgencyRecords:
 
     def __post_init__(self) -> None:
         if self.identifiers.shape[0] != self.matrix.n:
-            raise CoreError(f"agency {self.name}: {self.matrix.n} filters but "
-                            f"{self.identifiers.shape[0]} identifier rows")
+            raise CoreError(
+                f"agency {self.name}: {self.matrix.n} filters but "
+                f"{self.identifiers.shape[0]} identifier rows"
+            )
 
 
 @dataclass(frozen=True)
@@ -72,8 +80,9 @@ class PairLinks:
     decisions: np.ndarray
 
 
-def duplicate_entities(agency: AgencyRecords, rule: DecisionRule,
-                       threads: int | None = None) -> np.ndarray:
+def duplicate_entities(
+    agency: AgencyRecords, rule: DecisionRule, threads: int | None = None
+) -> np.ndarray:
     """int64 (n,): entity label per record (the smallest record index among its duplicates)."""
     found = dice_candidates(agency.matrix, agency.matrix, rule.duplicate, threads=threads)
     id_left, id_right = identifier_pairs(agency.identifiers, agency.identifiers)
@@ -88,16 +97,21 @@ def duplicate_entities(agency: AgencyRecords, rule: DecisionRule,
     return connected_clusters(agency.matrix.n, left[keep], right[keep])
 
 
-def link_pair(a: AgencyRecords, b: AgencyRecords, rule: DecisionRule,
-              threads: int | None = None, entities: tuple[np.ndarray, np.ndarray] | None = None,
-              ) -> tuple[np.ndarray, ...]:
+def link_pair(
+    a: AgencyRecords,
+    b: AgencyRecords,
+    rule: DecisionRule,
+    threads: int | None = None,
+    entities: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, ...]:
     """(left, right, scores, decisions) of the links between two agencies: one-to-one between
     entities (``entities`` gives each side's labels; default: every record its own)."""
     if a.identifiers.shape[1] != b.identifiers.shape[1]:
         raise CoreError(f"agencies {a.name} and {b.name} carry different identifier columns")
     candidates = dice_candidates(a.matrix, b.matrix, rule.possible, threads=threads)
-    left, right, scores = _with_identifier_pairs(a, b, candidates.left, candidates.right,
-                                                 candidates.scores)
+    left, right, scores = _with_identifier_pairs(
+        a, b, candidates.left, candidates.right, candidates.scores
+    )
     evidence = identifier_evidence(a.identifiers, b.identifiers, left, right)
     decisions = decide(scores, evidence, rule)
     keep = decisions != NO_LINK
@@ -107,25 +121,31 @@ def link_pair(a: AgencyRecords, b: AgencyRecords, rule: DecisionRule,
     ent_left, ent_right = ent_a[left], ent_b[right]
     chosen = greedy_one_to_one(rank_weights(scores, evidence, decisions), ent_left, ent_right)
     width = max(b.matrix.n, 1)
-    kept = np.flatnonzero(np.isin(ent_left * width + ent_right,
-                                  ent_left[chosen] * width + ent_right[chosen]))
+    kept = np.flatnonzero(
+        np.isin(ent_left * width + ent_right, ent_left[chosen] * width + ent_right[chosen])
+    )
     order = kept[np.lexsort((right[kept], left[kept], -scores[kept]))]
     return left[order], right[order], scores[order], decisions[order]
 
 
-def _with_identifier_pairs(a: AgencyRecords, b: AgencyRecords, left: np.ndarray,
-                           right: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, ...]:
+def _with_identifier_pairs(
+    a: AgencyRecords, b: AgencyRecords, left: np.ndarray, right: np.ndarray, scores: np.ndarray
+) -> tuple[np.ndarray, ...]:
     id_left, id_right = identifier_pairs(a.identifiers, b.identifiers)
     width = max(b.matrix.n, 1)
     extra = ~np.isin(id_left * width + id_right, left * width + right)
     id_left, id_right = id_left[extra], id_right[extra]
     id_scores = dice_scores(a.matrix, b.matrix, id_left, id_right)
-    return (np.concatenate([left, id_left]), np.concatenate([right, id_right]),
-            np.concatenate([scores, id_scores]))
+    return (
+        np.concatenate([left, id_left]),
+        np.concatenate([right, id_right]),
+        np.concatenate([scores, id_scores]),
+    )
 
 
-def link_agencies(agencies: Sequence[AgencyRecords], rule: DecisionRule,
-                  threads: int | None = None) -> list[PairLinks]:
+def link_agencies(
+    agencies: Sequence[AgencyRecords], rule: DecisionRule, threads: int | None = None
+) -> list[PairLinks]:
     """Links for every unordered pair of agencies, in (a, b) order with a < b."""
     if len(agencies) < 2:
         raise CoreError("linking needs at least two agencies")
@@ -135,8 +155,9 @@ def link_agencies(agencies: Sequence[AgencyRecords], rule: DecisionRule,
     entities = [duplicate_entities(agency, rule, threads) for agency in agencies]
     out = []
     for i, j in combinations(range(len(agencies)), 2):
-        left, right, scores, decisions = link_pair(agencies[i], agencies[j], rule, threads,
-                                                   (entities[i], entities[j]))
+        left, right, scores, decisions = link_pair(
+            agencies[i], agencies[j], rule, threads, (entities[i], entities[j])
+        )
         out.append(PairLinks(i, j, left, right, scores, decisions))
     return out
 
@@ -149,6 +170,9 @@ def match_clusters(agencies: Sequence[AgencyRecords], links: Sequence[PairLinks]
     node_record = np.arange(int(sizes.sum())) - np.repeat(offsets, sizes)
     u = [offsets[p.a] + p.left[p.decisions == MATCH] for p in links]
     v = [offsets[p.b] + p.right[p.decisions == MATCH] for p in links]
-    return multi_agency_clusters(node_agency, node_record,
-                                 np.concatenate(u) if u else np.zeros(0, np.int64),
-                                 np.concatenate(v) if v else np.zeros(0, np.int64))
+    return multi_agency_clusters(
+        node_agency,
+        node_record,
+        np.concatenate(u) if u else np.zeros(0, np.int64),
+        np.concatenate(v) if v else np.zeros(0, np.int64),
+    )

@@ -33,7 +33,6 @@ SEQUENTIAL_TAIL = 64
 DIRECT_INDEX_FACTOR = 4
 
 
-
 def _as_weights(values: np.ndarray) -> np.ndarray:
     arr = np.asarray(values)
     if arr.ndim != 1:

@@ -35,8 +35,17 @@ __all__ = ["FORMAT", "EncodedBatch", "check_compatible", "read_encoded", "write_
 
 FORMAT = "linkage-encoded/1"
 _MEMBERS = {"meta", "record_ids", "bits", "identifiers"}
-_META_KEYS = {"format", "agency", "schema_name", "schema_fingerprint", "key_check",
-              "filter_bits", "record_count", "identifier_names", "report"}
+_META_KEYS = {
+    "format",
+    "agency",
+    "schema_name",
+    "schema_fingerprint",
+    "key_check",
+    "filter_bits",
+    "record_count",
+    "identifier_names",
+    "report",
+}
 
 
 @dataclass(frozen=True)
@@ -78,8 +87,13 @@ def write_encoded(path: str | Path, batch: EncodedBatch) -> None:
     target = Path(path)
     tmp = target.with_name(target.name + ".part")
     with open(tmp, "wb") as out:
-        np.savez(out, meta=np.array(json.dumps(meta)), record_ids=batch.record_ids,
-                 bits=batch.bits, identifiers=batch.identifiers)
+        np.savez(
+            out,
+            meta=np.array(json.dumps(meta)),
+            record_ids=batch.record_ids,
+            bits=batch.bits,
+            identifiers=batch.identifiers,
+        )
     tmp.replace(target)
 
 
@@ -127,9 +141,11 @@ def check_compatible(batches: list[tuple[str, EncodedBatch]]) -> None:
     (first_name, first), rest = batches[0], batches[1:]
     seen = {first.agency: first_name}
     for name, batch in rest:
-        for attr, what in (("schema_fingerprint", "schema fingerprint"),
-                           ("key_check", "key check (encoded with a different secret)"),
-                           ("filter_bits", "filter length")):
+        for attr, what in (
+            ("schema_fingerprint", "schema fingerprint"),
+            ("key_check", "key check (encoded with a different secret)"),
+            ("filter_bits", "filter length"),
+        ):
             mine, theirs = getattr(first, attr), getattr(batch, attr)
             if mine != theirs:
                 raise EncodedFileError(
@@ -162,8 +178,9 @@ def _validate(batch: EncodedBatch) -> None:
     if batch.record_ids.ndim != 1 or batch.record_ids.dtype.kind != "U":
         raise EncodedFileError("record_ids must be a 1-D unicode array")
     if batch.filter_bits <= 0 or batch.filter_bits % 64:
-        raise EncodedFileError(f"filter_bits must be a positive multiple of 64, got "
-                               f"{batch.filter_bits}")
+        raise EncodedFileError(
+            f"filter_bits must be a positive multiple of 64, got {batch.filter_bits}"
+        )
     if batch.bits.dtype != np.uint8 or batch.bits.shape != (n, batch.filter_bits // 8):
         raise EncodedFileError(
             f"bits must be uint8 of shape ({n}, {batch.filter_bits // 8}); got "

@@ -42,10 +42,27 @@ NORMALISERS = frozenset(
 TOKENISERS = frozenset({"qgrams", "date_parts", "postcode", "exact", "identifier"})
 MISSING_RULES = frozenset({"skip", "reject"})
 MAX_WEIGHT = 64
-_TOP_KEYS = {"schema_version", "name", "description", "record_id_column", "filter", "thresholds",
-             "rules", "fields"}
-_FIELD_KEYS = {"name", "column", "normaliser", "tokeniser", "weight", "missing", "q", "slot",
-               "description"}
+_TOP_KEYS = {
+    "schema_version",
+    "name",
+    "description",
+    "record_id_column",
+    "filter",
+    "thresholds",
+    "rules",
+    "fields",
+}
+_FIELD_KEYS = {
+    "name",
+    "column",
+    "normaliser",
+    "tokeniser",
+    "weight",
+    "missing",
+    "q",
+    "slot",
+    "description",
+}
 
 
 @dataclass(frozen=True)
@@ -147,8 +164,9 @@ def parse_schema(text: str, source: str = "<schema>") -> LinkageSchema:
     _reject_unknown(rules, {"min_fields_present"}, source, "rules.")
     fields = tuple(_parse_field(f, i, source) for i, f in enumerate(_fields(raw, source)))
     _check_fields(fields, source)
-    min_present = _int(rules.get("min_fields_present", 1), "rules.min_fields_present", source,
-                       1, len(fields))
+    min_present = _int(
+        rules.get("min_fields_present", 1), "rules.min_fields_present", source, 1, len(fields)
+    )
     return LinkageSchema(
         schema_version=version,
         name=_str(raw, "name", source),
@@ -162,8 +180,9 @@ def parse_schema(text: str, source: str = "<schema>") -> LinkageSchema:
 
 
 def _parse_thresholds(table: dict[str, Any], source: str) -> Thresholds:
-    _reject_unknown(table, {"match", "possible", "identifier_floor", "duplicate"}, source,
-                    "thresholds.")
+    _reject_unknown(
+        table, {"match", "possible", "identifier_floor", "duplicate"}, source, "thresholds."
+    )
     match = _float(table.get("match", 0.8), "thresholds.match", source)
     possible = _float(table.get("possible", 0.65), "thresholds.possible", source)
     floor = _float(table.get("identifier_floor", 0.5), "thresholds.identifier_floor", source)
@@ -183,8 +202,13 @@ def _parse_field(raw: Any, index: int, source: str) -> FieldSpec:
     name = _str(raw, "name", source, where)
     normaliser = _choice(raw, "normaliser", NORMALISERS, source, where)
     tokeniser = _choice(raw, "tokeniser", TOKENISERS, source, where)
-    weight = _int(raw.get("weight", 0 if tokeniser == "identifier" else 10),
-                  f"{where}.weight", source, 0, MAX_WEIGHT)
+    weight = _int(
+        raw.get("weight", 0 if tokeniser == "identifier" else 10),
+        f"{where}.weight",
+        source,
+        0,
+        MAX_WEIGHT,
+    )
     if tokeniser != "identifier" and weight < 1:
         raise SchemaError(f"{source}: {where}.weight must be at least 1 for a filter field")
     return FieldSpec(
@@ -242,8 +266,14 @@ def _str(raw: dict[str, Any], key: str, source: str, where: str = "") -> str:
     return value
 
 
-def _choice(raw: dict[str, Any], key: str, allowed: frozenset[str], source: str, where: str,
-            default: str | None = None) -> str:
+def _choice(
+    raw: dict[str, Any],
+    key: str,
+    allowed: frozenset[str],
+    source: str,
+    where: str,
+    default: str | None = None,
+) -> str:
     value = raw.get(key, default)
     if value not in allowed:
         raise SchemaError(

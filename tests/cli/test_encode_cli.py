@@ -34,15 +34,18 @@ def test_schema_show_and_check(run_cli, tmp_path):
     custom = tmp_path / "s.toml"
     custom.write_text(
         'schema_version = 1\nname = "x"\n[[fields]]\nname = "family_name"\n'
-        'normaliser = "family_name"\ntokeniser = "qgrams"\n')
+        'normaliser = "family_name"\ntokeniser = "qgrams"\n'
+    )
     checked = run_cli("schema", "check", custom)
     assert checked.exit_code == 0 and "valid schema x" in checked.output
 
 
 def test_schema_check_names_an_unknown_key(run_cli, tmp_path):
     bad = tmp_path / "bad.toml"
-    bad.write_text('schema_version = 1\nname = "x"\nthreshold = 0.8\n[[fields]]\n'
-                   'name = "f"\nnormaliser = "text"\ntokeniser = "exact"\n')
+    bad.write_text(
+        'schema_version = 1\nname = "x"\nthreshold = 0.8\n[[fields]]\n'
+        'name = "f"\nnormaliser = "text"\ntokeniser = "exact"\n'
+    )
     result = run_cli("schema", "check", bad)
     assert result.exit_code == 2
     assert "unknown schema key threshold" in result.output
@@ -50,8 +53,16 @@ def test_schema_check_names_an_unknown_key(run_cli, tmp_path):
 
 def test_encode_writes_a_documented_file(run_cli, write_csv, secret_file, tmp_path):
     out = tmp_path / "sc.enc"
-    result = run_cli("encode", "--secret-file", secret_file, "--agency", "social_care",
-                     write_csv("sc.csv", ROWS), "-o", out)
+    result = run_cli(
+        "encode",
+        "--secret-file",
+        secret_file,
+        "--agency",
+        "social_care",
+        write_csv("sc.csv", ROWS),
+        "-o",
+        out,
+    )
     assert result.exit_code == 0, result.output
     batch = read_encoded(out)
     assert batch.agency == "social_care"
@@ -68,15 +79,23 @@ def test_encode_takes_the_secret_from_the_environment(run_cli, write_csv, secret
     csv_path = write_csv("sc.csv", ROWS)
     by_file, by_env = tmp_path / "a.enc", tmp_path / "b.enc"
     run_cli("encode", "--secret-file", secret_file, "--agency", "x", csv_path, "-o", by_file)
-    result = run_cli("encode", "--agency", "x", csv_path, "-o", by_env,
-                     env={"LINKAGE_SECRET": secret_file.read_text().strip()})
+    result = run_cli(
+        "encode",
+        "--agency",
+        "x",
+        csv_path,
+        "-o",
+        by_env,
+        env={"LINKAGE_SECRET": secret_file.read_text().strip()},
+    )
     assert result.exit_code == 0, result.output
     assert np.array_equal(read_encoded(by_file).bits, read_encoded(by_env).bits)
 
 
 @pytest.mark.parametrize("problem", ["missing", "unreadable", "malformed"])
-def test_encode_without_a_usable_secret_fails_and_writes_nothing(run_cli, write_csv, tmp_path,
-                                                                 problem):
+def test_encode_without_a_usable_secret_fails_and_writes_nothing(
+    run_cli, write_csv, tmp_path, problem
+):
     secret = tmp_path / "k"
     if problem == "unreadable":
         secret.mkdir()
@@ -86,52 +105,83 @@ def test_encode_without_a_usable_secret_fails_and_writes_nothing(run_cli, write_
     out = tmp_path / "out.enc"
     result = run_cli("encode", *args, "--agency", "x", write_csv("sc.csv", ROWS), "-o", out)
     assert result.exit_code == 2
-    expected = {"missing": "no secret given", "unreadable": "is a directory",
-                "malformed": "64 hex characters"}[problem]
+    expected = {
+        "missing": "no secret given",
+        "unreadable": "is a directory",
+        "malformed": "64 hex characters",
+    }[problem]
     assert expected in result.output
     assert not out.exists()
 
 
-def test_malformed_rows_are_reported_with_line_numbers(run_cli, write_csv, secret_file,
-                                                       tmp_path):
+def test_malformed_rows_are_reported_with_line_numbers(run_cli, write_csv, secret_file, tmp_path):
     rows = [
         ROWS[0],
-        "SC-2,Oliver,Jones",                                  # line 3: too few columns
-        ",Mia,Khan,2016-01-02,F,E1 6AN,",                     # line 4: no record id
-        "SC-1,Amelia,Smith,2015-03-07,F,SW1A 1AA,",           # line 5: duplicate id
-        "SC-5,,,,U,,",                                        # line 6: nothing to link on
+        "SC-2,Oliver,Jones",  # line 3: too few columns
+        ",Mia,Khan,2016-01-02,F,E1 6AN,",  # line 4: no record id
+        "SC-1,Amelia,Smith,2015-03-07,F,SW1A 1AA,",  # line 5: duplicate id
+        "SC-5,,,,U,,",  # line 6: nothing to link on
         ROWS[2],
     ]
     out = tmp_path / "sc.enc"
-    result = run_cli("encode", "--secret-file", secret_file, "--agency", "sc",
-                     write_csv("sc.csv", rows), "-o", out)
+    result = run_cli(
+        "encode",
+        "--secret-file",
+        secret_file,
+        "--agency",
+        "sc",
+        write_csv("sc.csv", rows),
+        "-o",
+        out,
+    )
     assert result.exit_code == 0
-    for expected in ["line 3: expected 7 columns, found 3", "line 4: empty record id",
-                     "line 5: duplicate record id 'SC-1' (first on line 2)", "line 6: only"]:
+    for expected in [
+        "line 3: expected 7 columns, found 3",
+        "line 4: empty record id",
+        "line 5: duplicate record id 'SC-1' (first on line 2)",
+        "line 6: only",
+    ]:
         assert expected in result.output
     batch = read_encoded(out)
     assert batch.record_ids.tolist() == ["SC-1", "SC-3"]
     assert batch.report["rows_read"] == 6
-    strict = run_cli("encode", "--strict", "--secret-file", secret_file, "--agency", "sc",
-                     write_csv("sc2.csv", rows), "-o", tmp_path / "sc2.enc")
+    strict = run_cli(
+        "encode",
+        "--strict",
+        "--secret-file",
+        secret_file,
+        "--agency",
+        "sc",
+        write_csv("sc2.csv", rows),
+        "-o",
+        tmp_path / "sc2.enc",
+    )
     assert strict.exit_code == 3
 
 
 def test_undecodable_bytes_are_a_row_problem(run_cli, secret_file, tmp_path):
     path = tmp_path / "latin1.csv"
-    path.write_bytes(("record_id,given_name,family_name,date_of_birth\n"
-                      "A1,Zo\xeb,Smith,2015-01-02\nA2,Amy,Jones,2014-02-03\n").encode("latin-1"))
-    result = run_cli("encode", "--secret-file", secret_file, "--agency", "a", path,
-                     "-o", tmp_path / "o.enc")
+    path.write_bytes(
+        (
+            "record_id,given_name,family_name,date_of_birth\n"
+            "A1,Zo\xeb,Smith,2015-01-02\nA2,Amy,Jones,2014-02-03\n"
+        ).encode("latin-1")
+    )
+    result = run_cli(
+        "encode", "--secret-file", secret_file, "--agency", "a", path, "-o", tmp_path / "o.enc"
+    )
     assert "line 2: contains bytes that are not valid UTF-8" in result.output
     assert read_encoded(tmp_path / "o.enc").record_ids.tolist() == ["A2"]
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ("", "is empty"),
-    ("record_id,given_name\n", "no data rows"),
-    ("id,given_name\nA,Amy\n", "no 'record_id' column"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "is empty"),
+        ("record_id,given_name\n", "no data rows"),
+        ("id,given_name\nA,Amy\n", "no 'record_id' column"),
+    ],
+)
 def test_unusable_inputs_are_refused(run_cli, secret_file, tmp_path, content, message):
     path = tmp_path / "in.csv"
     path.write_text(content)
@@ -142,6 +192,16 @@ def test_unusable_inputs_are_refused(run_cli, secret_file, tmp_path, content, me
 
 
 def test_unknown_schema_file_is_refused(run_cli, write_csv, secret_file, tmp_path):
-    result = run_cli("encode", "--schema", tmp_path / "nope.toml", "--secret-file", secret_file,
-                     "--agency", "a", write_csv("a.csv", ROWS), "-o", tmp_path / "o.enc")
+    result = run_cli(
+        "encode",
+        "--schema",
+        tmp_path / "nope.toml",
+        "--secret-file",
+        secret_file,
+        "--agency",
+        "a",
+        write_csv("a.csv", ROWS),
+        "-o",
+        tmp_path / "o.enc",
+    )
     assert result.exit_code == 2 and "cannot read schema" in result.output

@@ -9,9 +9,21 @@ import pytest
 
 pytestmark = pytest.mark.cli
 
-COMMANDS = [[], ["keygen"], ["schema"], ["schema", "show"], ["schema", "check"], ["encode"],
-            ["link"], ["demo"], ["bench"], ["bench", "match"], ["bench", "encode"],
-            ["bench", "accuracy"], ["bench", "population"]]
+COMMANDS = [
+    [],
+    ["keygen"],
+    ["schema"],
+    ["schema", "show"],
+    ["schema", "check"],
+    ["encode"],
+    ["link"],
+    ["demo"],
+    ["bench"],
+    ["bench", "match"],
+    ["bench", "encode"],
+    ["bench", "accuracy"],
+    ["bench", "population"],
+]
 
 
 def _linkage() -> str:
@@ -22,14 +34,16 @@ def _linkage() -> str:
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "linkage")
 def test_help(command):
-    result = subprocess.run([_linkage(), *command, "--help"], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [_linkage(), *command, "--help"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert "Usage:" in result.stdout
 
 
 def test_secret_is_not_an_option():
-    result = subprocess.run([_linkage(), "encode", "--help"], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [_linkage(), "encode", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert "--secret-file" in result.stdout
     assert "--secret " not in result.stdout and "--key " not in result.stdout

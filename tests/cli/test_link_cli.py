@@ -14,17 +14,26 @@ HEALTH = [
     "H3,Ava,Patel,2012-11-30,F,B33 8TH,",
 ]
 POLICE = [
-    "P1,AMELIA,SMITH,07/03/2015,F,SW1A 1AA,",          # same child, different format and case
-    "P2,Jones,Oliver,07/03/2014,Male,M1 1AE,",         # given and family names swapped
-    "P3,Harry,Wilson,2011-05-05,M,LS1 4AP,",           # nobody in health
+    "P1,AMELIA,SMITH,07/03/2015,F,SW1A 1AA,",  # same child, different format and case
+    "P2,Jones,Oliver,07/03/2014,Male,M1 1AE,",  # given and family names swapped
+    "P3,Harry,Wilson,2011-05-05,M,LS1 4AP,",  # nobody in health
 ]
 
 
 def _encode(run_cli, write_csv, secret, agency, rows, tmp_path, schema=None):
     out = tmp_path / f"{agency}.enc"
     extra = ["--schema", schema] if schema else []
-    result = run_cli("encode", *extra, "--secret-file", secret, "--agency", agency,
-                     write_csv(f"{agency}.csv", rows), "-o", out)
+    result = run_cli(
+        "encode",
+        *extra,
+        "--secret-file",
+        secret,
+        "--agency",
+        agency,
+        write_csv(f"{agency}.csv", rows),
+        "-o",
+        out,
+    )
     assert result.exit_code == 0, result.output
     return out
 
@@ -59,17 +68,18 @@ def test_files_from_different_secrets_are_refused(run_cli, write_csv, secret_fil
 
 def test_files_with_different_schemas_are_refused(run_cli, write_csv, secret_file, tmp_path):
     schema = tmp_path / "s.toml"
-    schema.write_text('schema_version = 1\nname = "children-lite"\n[[fields]]\n'
-                      'name = "family_name"\nnormaliser = "family_name"\ntokeniser = "qgrams"\n'
-                      '[rules]\nmin_fields_present = 1\n')
+    schema.write_text(
+        'schema_version = 1\nname = "children-lite"\n[[fields]]\n'
+        'name = "family_name"\nnormaliser = "family_name"\ntokeniser = "qgrams"\n'
+        "[rules]\nmin_fields_present = 1\n"
+    )
     health = _encode(run_cli, write_csv, secret_file, "health", HEALTH, tmp_path)
     police = _encode(run_cli, write_csv, secret_file, "police", POLICE, tmp_path, schema)
     result = run_cli("link", health, police, "-o", tmp_path / "l.csv")
     assert result.exit_code == 2 and "differ in schema fingerprint" in result.output
 
 
-def test_same_agency_twice_and_single_file_are_refused(run_cli, write_csv, secret_file,
-                                                        tmp_path):
+def test_same_agency_twice_and_single_file_are_refused(run_cli, write_csv, secret_file, tmp_path):
     health = _encode(run_cli, write_csv, secret_file, "health", HEALTH, tmp_path)
     copy = tmp_path / "copy.enc"
     copy.write_bytes(health.read_bytes())

@@ -7,10 +7,31 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # The core is a pure function of arrays: no transport, storage, files, logging set-up or plaintext.
-CORE_FORBIDDEN = ("grpc", "google", "sqlite3", "socket", "logging", "http", "urllib", "asyncio",
-                  "pathlib", "io", "json", "tomllib", "csv", "pickle", "blake3", "click", "rich",
-                  "pandas", "clients", "linkage_service.wire", "linkage_service.cli",
-                  "linkage_service.store", "linkage_service.service")
+CORE_FORBIDDEN = (
+    "grpc",
+    "google",
+    "sqlite3",
+    "socket",
+    "logging",
+    "http",
+    "urllib",
+    "asyncio",
+    "pathlib",
+    "io",
+    "json",
+    "tomllib",
+    "csv",
+    "pickle",
+    "blake3",
+    "click",
+    "rich",
+    "pandas",
+    "clients",
+    "linkage_service.wire",
+    "linkage_service.cli",
+    "linkage_service.store",
+    "linkage_service.service",
+)
 
 
 def _imports(package: str) -> dict[Path, set[str]]:

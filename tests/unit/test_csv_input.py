@@ -18,8 +18,7 @@ def _read(tmp_path, text, chunk_rows=1000, columns=("name",)):
 
 @pytest.mark.parametrize("chunk_rows", [1, 2, 1000])
 def test_lines_are_right_with_multiline_fields_blank_lines_and_chunks(tmp_path, chunk_rows):
-    text = ('record_id,name\nA,"Amy\nRose"\n\nB,Bob\nC,"x""y"\nA,again\n'
-            'D,"bad"quote\nE,Eve\n')
+    text = 'record_id,name\nA,"Amy\nRose"\n\nB,Bob\nC,"x""y"\nA,again\nD,"bad"quote\nE,Eve\n'
     _, ids, lines, problems = _read(tmp_path, text, chunk_rows)
     assert ids == ["A", "B", "C", "E"]
     assert lines == [2, 5, 6, 9]
@@ -36,9 +35,11 @@ def test_wrong_width_and_undecodable_rows(tmp_path):
     text = b"record_id,name\nA,Amy\nB\nC,Zo\xeb\nD,Dan,extra\n"
     _, ids, _, problems = _read(tmp_path, text)
     assert ids == ["A"]
-    assert problems == [(3, "expected 2 columns, found 1"),
-                        (4, "contains bytes that are not valid UTF-8"),
-                        (5, "expected 2 columns, found 3")]
+    assert problems == [
+        (3, "expected 2 columns, found 1"),
+        (4, "contains bytes that are not valid UTF-8"),
+        (5, "expected 2 columns, found 3"),
+    ]
 
 
 def test_record_id_rules(tmp_path):
@@ -54,10 +55,13 @@ def test_bom_is_ignored(tmp_path):
     assert ids == ["A"]
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("", "is empty"),
-    ("id,name\nA,b\n", "no 'record_id' column"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "is empty"),
+        ("id,name\nA,b\n", "no 'record_id' column"),
+    ],
+)
 def test_files_without_a_usable_header(tmp_path, text, message):
     with pytest.raises(InputError, match=message):
         _read(tmp_path, text)

@@ -23,12 +23,20 @@ from linkage_service.core.errors import ThresholdError
 RULE = DecisionRule(match=0.8, possible=0.65, identifier_floor=0.6)
 
 
-@pytest.mark.parametrize(("score", "evidence", "expected"), [
-    (0.85, UNKNOWN, MATCH), (0.7, UNKNOWN, POSSIBLE), (0.5, UNKNOWN, NO_LINK),
-    (0.62, AGREE, MATCH), (0.3, AGREE, POSSIBLE),            # agreeing valid NHS numbers
-    (0.99, DISAGREE, POSSIBLE), (0.75, DISAGREE, NO_LINK),   # twins: never automatic
-    (0.8, UNKNOWN, MATCH), (0.65, UNKNOWN, POSSIBLE),        # thresholds are inclusive
-])
+@pytest.mark.parametrize(
+    ("score", "evidence", "expected"),
+    [
+        (0.85, UNKNOWN, MATCH),
+        (0.7, UNKNOWN, POSSIBLE),
+        (0.5, UNKNOWN, NO_LINK),
+        (0.62, AGREE, MATCH),
+        (0.3, AGREE, POSSIBLE),  # agreeing valid NHS numbers
+        (0.99, DISAGREE, POSSIBLE),
+        (0.75, DISAGREE, NO_LINK),  # twins: never automatic
+        (0.8, UNKNOWN, MATCH),
+        (0.65, UNKNOWN, POSSIBLE),  # thresholds are inclusive
+    ],
+)
 def test_decide(score, evidence, expected):
     assert decide(np.array([score]), np.array([evidence], np.int8), RULE)[0] == expected
 
@@ -58,9 +66,14 @@ def test_every_match_ranks_above_every_possible():
     assert weights[1] > weights[0] > weights[2]
 
 
-@pytest.mark.parametrize("kwargs", [dict(match=0.6, possible=0.7, identifier_floor=0.5),
-                                    dict(match=1.2, possible=0.7, identifier_floor=0.5),
-                                    dict(match=0.8, possible=0.7, identifier_floor=0.0)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(match=0.6, possible=0.7, identifier_floor=0.5),
+        dict(match=1.2, possible=0.7, identifier_floor=0.5),
+        dict(match=0.8, possible=0.7, identifier_floor=0.0),
+    ],
+)
 def test_bad_rules_are_refused(kwargs):
     with pytest.raises(ThresholdError):
         DecisionRule(**kwargs)

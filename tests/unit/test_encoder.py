@@ -17,9 +17,13 @@ BASE = ("Amelia", "Smith", "2015-03-07", "F", "SW1A 1AA", "9434765919")
 def encode(*records, secret=SECRET, schema=SCHEMA):
     encoder = BloomEncoder(schema, secret)
     columns = [[r[k] or "" for r in records] for k in range(len(BASE))]
-    chunk = ColumnChunk(lines=list(range(2, len(records) + 2)),
-                        record_ids=[f"R{i}" for i in range(len(records))],
-                        columns=columns, problems=[], rows_read=len(records))
+    chunk = ColumnChunk(
+        lines=list(range(2, len(records) + 2)),
+        record_ids=[f"R{i}" for i in range(len(records))],
+        columns=columns,
+        problems=[],
+        rows_read=len(records),
+    )
     return encoder.encode(chunk), encoder
 
 
@@ -55,21 +59,24 @@ def test_fill_is_in_a_plausible_band():
     assert 0.15 < fill < 0.45
 
 
-@pytest.mark.parametrize(("change", "low"), [
-    ({"given": "Smith", "family": "Amelia"}, 0.9),            # swapped names: shared slot
-    ({"given": "AMELIA ", "family": "smith"}, 1.0),           # case and spacing
-    ({"dob": "07/03/2015"}, 1.0),                             # another date format
-    ({"dob": "20150307"}, 1.0),
-    ({"postcode": "sw1a1aa"}, 1.0),
-    ({"sex": "Female"}, 1.0),
-    ({"nhs": ""}, 1.0),                                       # identifier is not in the filter
-    ({"dob": "2015-07-03"}, 0.9),                             # day/month swap
-    ({"dob": "2015-01-01"}, 0.75),                            # year-only default
-    ({"given": "Amelai"}, 0.85),                              # typo
-    ({"family": "Smith-Jones"}, 0.85),                        # double-barrelled later
-    ({"postcode": "SW1A 2AA"}, 0.85),                         # move within the sector
-    ({"family": "Brown"}, 0.7),                               # surname changed
-])
+@pytest.mark.parametrize(
+    ("change", "low"),
+    [
+        ({"given": "Smith", "family": "Amelia"}, 0.9),  # swapped names: shared slot
+        ({"given": "AMELIA ", "family": "smith"}, 1.0),  # case and spacing
+        ({"dob": "07/03/2015"}, 1.0),  # another date format
+        ({"dob": "20150307"}, 1.0),
+        ({"postcode": "sw1a1aa"}, 1.0),
+        ({"sex": "Female"}, 1.0),
+        ({"nhs": ""}, 1.0),  # identifier is not in the filter
+        ({"dob": "2015-07-03"}, 0.9),  # day/month swap
+        ({"dob": "2015-01-01"}, 0.75),  # year-only default
+        ({"given": "Amelai"}, 0.85),  # typo
+        ({"family": "Smith-Jones"}, 0.85),  # double-barrelled later
+        ({"postcode": "SW1A 2AA"}, 0.85),  # move within the sector
+        ({"family": "Brown"}, 0.7),  # surname changed
+    ],
+)
 def test_errors_real_records_have_keep_dice_high(change, low):
     a, b = bits(BASE, variant(**change))
     assert dice(a, b) >= low
@@ -88,13 +95,17 @@ def test_twins_score_below_a_typo_of_either_twin():
 
 
 def test_valid_nhs_numbers_become_keyed_tokens_and_invalid_ones_do_not():
-    chunk, encoder = encode(BASE, variant(nhs="943 476 5919"), variant(nhs="9434765918"),
-                            variant(nhs=None))
+    chunk, encoder = encode(
+        BASE, variant(nhs="943 476 5919"), variant(nhs="9434765918"), variant(nhs=None)
+    )
     ids = chunk.identifiers[:, 0]
     assert ids[0] == ids[1] != 0
     assert ids[2] == 0 and ids[3] == 0
-    assert dict(encoder.report.identifiers["nhs_number"]) == {"valid": 2, "invalid": 1,
-                                                              "missing": 1}
+    assert dict(encoder.report.identifiers["nhs_number"]) == {
+        "valid": 2,
+        "invalid": 1,
+        "missing": 1,
+    }
     other, _ = encode(BASE, secret=OTHER_SECRET)
     assert other.identifiers[0, 0] != ids[0]
 
@@ -103,8 +114,27 @@ def test_each_distinct_value_is_tokenised_once():
     chunk, encoder = encode(*([BASE] * 50 + [variant(given="Oliver")] * 50))
     assert chunk.bits.shape == (100, 128)
     assert encoder._tables[0].distinct_values == 2  # two distinct given names
-    bigrams = {"_a", "am", "me", "el", "li", "ia", "a_", "_s", "sm", "mi", "it", "th", "h_",
-               "_o", "ol", "iv", "ve", "er", "r_"}
+    bigrams = {
+        "_a",
+        "am",
+        "me",
+        "el",
+        "li",
+        "ia",
+        "a_",
+        "_s",
+        "sm",
+        "mi",
+        "it",
+        "th",
+        "h_",
+        "_o",
+        "ol",
+        "iv",
+        "ve",
+        "er",
+        "r_",
+    }
     assert encoder._hashers["name"].distinct_tokens == len(bigrams)
 
 

@@ -25,11 +25,24 @@ def _date_strings(rng, n):
     out = []
     for _ in range(n):
         y, m, d = rng.randint(1890, 2110), rng.randint(0, 13), rng.randint(0, 32)
-        out.append(rng.choice([
-            f"{y:04d}-{m:02d}-{d:02d}", f"{d:02d}/{m:02d}/{y:04d}", f"{d}/{m}/{y % 100:02d}",
-            f"{y:04d}{m:02d}{d:02d}", f"{d}/{m}/{y}", f"{y}/{m}/{d}", f" {d}-{m}-{y} ",
-            f"{d}.{m}.{y % 100}", "29/02/2024", "29/02/2023", "29/02/1900", "31/04/2015",
-        ]))
+        out.append(
+            rng.choice(
+                [
+                    f"{y:04d}-{m:02d}-{d:02d}",
+                    f"{d:02d}/{m:02d}/{y:04d}",
+                    f"{d}/{m}/{y % 100:02d}",
+                    f"{y:04d}{m:02d}{d:02d}",
+                    f"{d}/{m}/{y}",
+                    f"{y}/{m}/{d}",
+                    f" {d}-{m}-{y} ",
+                    f"{d}.{m}.{y % 100}",
+                    "29/02/2024",
+                    "29/02/2023",
+                    "29/02/1900",
+                    "31/04/2015",
+                ]
+            )
+        )
     return out
 
 

@@ -24,8 +24,21 @@ def _random_numbers(rng, n):
         digits = "".join(rng.choice("0123456789") for _ in range(rng.choice([9, 10, 10, 10, 11])))
         if rng.random() < 0.2 and len(digits) == 10:
             digits = f"{digits[:3]} {digits[3:6]} {digits[6:]}"
-        out.append(rng.choice([digits, digits, "", "N/K", "943-476-5919", "1111111111",
-                               "9434765919", " 9434765919 ", "９４３４７６５９１９"]))
+        out.append(
+            rng.choice(
+                [
+                    digits,
+                    digits,
+                    "",
+                    "N/K",
+                    "943-476-5919",
+                    "1111111111",
+                    "9434765919",
+                    " 9434765919 ",
+                    "９４３４７６５９１９",
+                ]
+            )
+        )
     return out
 
 

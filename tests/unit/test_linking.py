@@ -39,16 +39,22 @@ def _agency(name, rng, people, picks, noise, id_rate):
 def _population(seed, n_people=60, sizes=(40, 30, 25)):
     rng = np.random.default_rng(seed)
     people = rng.random((n_people, N_BITS)) < 0.3
-    return [_agency(f"ag{k}", rng, people, rng.choice(n_people, size, replace=False), 0.05, 0.5)
-            for k, size in enumerate(sizes)]
+    return [
+        _agency(f"ag{k}", rng, people, rng.choice(n_people, size, replace=False), 0.05, 0.5)
+        for k, size in enumerate(sizes)
+    ]
 
 
 def _reference_link_pair(a, b, rule):
     """All pairs, Python Dice, the same rule, sequential greedy: obviously right, slow."""
-    wa = [int.from_bytes(bytes(r), "big") for r in np.packbits(
-        np.unpackbits(a.matrix.words.view(np.uint8), axis=1), axis=1)]
-    wb = [int.from_bytes(bytes(r), "big") for r in np.packbits(
-        np.unpackbits(b.matrix.words.view(np.uint8), axis=1), axis=1)]
+    wa = [
+        int.from_bytes(bytes(r), "big")
+        for r in np.packbits(np.unpackbits(a.matrix.words.view(np.uint8), axis=1), axis=1)
+    ]
+    wb = [
+        int.from_bytes(bytes(r), "big")
+        for r in np.packbits(np.unpackbits(b.matrix.words.view(np.uint8), axis=1), axis=1)
+    ]
     left, right, scores = [], [], []
     for i, x in enumerate(wa):
         for j, y in enumerate(wb):
@@ -62,7 +68,8 @@ def _reference_link_pair(a, b, rule):
     decisions = decide(scores, evidence, rule)
     keep = decisions != NO_LINK
     chosen = greedy_one_to_one_reference(
-        rank_weights(scores[keep], evidence[keep], decisions[keep]), left[keep], right[keep])
+        rank_weights(scores[keep], evidence[keep], decisions[keep]), left[keep], right[keep]
+    )
     return {(int(left[keep][c]), int(right[keep][c]), int(decisions[keep][c])) for c in chosen}
 
 
@@ -71,8 +78,9 @@ def _reference_link_pair(a, b, rule):
 def test_fast_linking_equals_the_reference(seed):
     a, b, _ = _population(seed)
     left, right, _, decisions = link_pair(a, b, RULE)
-    assert set(zip(left.tolist(), right.tolist(), decisions.tolist(), strict=True)) == \
-        _reference_link_pair(a, b, RULE)
+    assert set(
+        zip(left.tolist(), right.tolist(), decisions.tolist(), strict=True)
+    ) == _reference_link_pair(a, b, RULE)
 
 
 @settings(max_examples=25, deadline=None)
@@ -93,18 +101,22 @@ def test_invariants(seed):
         differ = (ids_a != 0) & (ids_b != 0) & (ids_a != ids_b)
         assert not (differ & (p.decisions == MATCH)).any()
     again = link_agencies(agencies, RULE)
-    assert all((x.left == y.left).all() and (x.right == y.right).all() for x, y in
-               zip(links, again, strict=True))
+    assert all(
+        (x.left == y.left).all() and (x.right == y.right).all()
+        for x, y in zip(links, again, strict=True)
+    )
 
 
 def test_agreeing_identifiers_link_even_when_everything_else_changed():
     rng = np.random.default_rng(1)
     bits = rng.random((2, N_BITS)) < 0.3
     bits[1, :128] = bits[0, :128]  # half the bits shared: Dice about 0.6-0.7
-    a = AgencyRecords("a", from_packed(np.packbits(bits[:1], axis=1), N_BITS),
-                      np.array([[42]], dtype=np.uint64))
-    b = AgencyRecords("b", from_packed(np.packbits(bits[1:], axis=1), N_BITS),
-                      np.array([[42]], dtype=np.uint64))
+    a = AgencyRecords(
+        "a", from_packed(np.packbits(bits[:1], axis=1), N_BITS), np.array([[42]], dtype=np.uint64)
+    )
+    b = AgencyRecords(
+        "b", from_packed(np.packbits(bits[1:], axis=1), N_BITS), np.array([[42]], dtype=np.uint64)
+    )
     low = DecisionRule(match=0.95, possible=0.9, identifier_floor=0.5)
     left, right, scores, decisions = link_pair(a, b, low)
     assert left.tolist() == [0] and decisions.tolist() == [MATCH] and scores[0] < 0.9
@@ -114,10 +126,12 @@ def test_a_duplicate_inside_an_agency_does_not_hide_the_other_links():
     rng = np.random.default_rng(2)
     child = rng.random(N_BITS) < 0.3
     a_bits = np.stack([child, child])  # agency a holds the child twice
-    a = AgencyRecords("a", from_packed(np.packbits(a_bits, axis=1), N_BITS),
-                      np.zeros((2, 1), np.uint64))
-    b = AgencyRecords("b", from_packed(np.packbits(child[None], axis=1), N_BITS),
-                      np.zeros((1, 1), np.uint64))
+    a = AgencyRecords(
+        "a", from_packed(np.packbits(a_bits, axis=1), N_BITS), np.zeros((2, 1), np.uint64)
+    )
+    b = AgencyRecords(
+        "b", from_packed(np.packbits(child[None], axis=1), N_BITS), np.zeros((1, 1), np.uint64)
+    )
     assert duplicate_entities(a, RULE).tolist() == [0, 0]
     links = link_agencies([a, b], RULE)
     assert sorted(links[0].left.tolist()) == [0, 1]

@@ -83,14 +83,61 @@ def test_normalise_name(raw, expected):
 @pytest.mark.parametrize(
     "raw",
     [
-        None, "", "   ", "-", "'", "123", "日本", "Иван",
-        "Unknown", "UNKNOWN", "unk", "Not Known", "not-known", "N/K", "n.k.", "NK", "N/A",
-        "TBC", "tba", "XXX", "xxxx", "zzz", "None", "null", "Anon", "No Name", "withheld",
-        "unknown unknown", "Unknown2", "XXX XXX", "zzz-unknown",
-        "Male", "FEMALE", "boy", "Girl",
-        "Baby", "BABY", "Baby of Smith", "Baby Smith", "Baby Boy", "baby girl smith",
-        "B/O Smith", "baby1", "Infant", "Infant of Jones", "Unborn", "Unborn baby", "Newborn",
-        "Twin 1", "twin 2", "Twin A", "TWIN-B", "Twin", "Triplet 3", "1st twin",
+        None,
+        "",
+        "   ",
+        "-",
+        "'",
+        "123",
+        "日本",
+        "Иван",
+        "Unknown",
+        "UNKNOWN",
+        "unk",
+        "Not Known",
+        "not-known",
+        "N/K",
+        "n.k.",
+        "NK",
+        "N/A",
+        "TBC",
+        "tba",
+        "XXX",
+        "xxxx",
+        "zzz",
+        "None",
+        "null",
+        "Anon",
+        "No Name",
+        "withheld",
+        "unknown unknown",
+        "Unknown2",
+        "XXX XXX",
+        "zzz-unknown",
+        "Male",
+        "FEMALE",
+        "boy",
+        "Girl",
+        "Baby",
+        "BABY",
+        "Baby of Smith",
+        "Baby Smith",
+        "Baby Boy",
+        "baby girl smith",
+        "B/O Smith",
+        "baby1",
+        "Infant",
+        "Infant of Jones",
+        "Unborn",
+        "Unborn baby",
+        "Newborn",
+        "Twin 1",
+        "twin 2",
+        "Twin A",
+        "TWIN-B",
+        "Twin",
+        "Triplet 3",
+        "1st twin",
     ],
 )
 def test_normalise_name_missing_or_placeholder(raw):
@@ -213,11 +260,28 @@ def test_normalise_name_idempotent_and_plain_ascii(raw):
 @pytest.mark.parametrize(
     "raw",
     [
-        "2015-03-04", "2015-3-4", "2015/03/04", "04/03/2015", "4/3/2015", "04-03-2015",
-        "04.03.2015", "04 03 2015", "04 / 03 / 2015", "20150304", "4/3/15", "04-03-15",
-        "  04/03/2015  ", "2015-03-04T00:00:00", "2015-03-04T10:20:30.123Z",
-        "2015-03-04 00:00:00", "04/03/2015 00:00", "4 Mar 2015", "04-MAR-15", "4th March 2015",
-        "4 march, 2015", "04-Mar-2015",
+        "2015-03-04",
+        "2015-3-4",
+        "2015/03/04",
+        "04/03/2015",
+        "4/3/2015",
+        "04-03-2015",
+        "04.03.2015",
+        "04 03 2015",
+        "04 / 03 / 2015",
+        "20150304",
+        "4/3/15",
+        "04-03-15",
+        "  04/03/2015  ",
+        "2015-03-04T00:00:00",
+        "2015-03-04T10:20:30.123Z",
+        "2015-03-04 00:00:00",
+        "04/03/2015 00:00",
+        "4 Mar 2015",
+        "04-MAR-15",
+        "4th March 2015",
+        "4 march, 2015",
+        "04-Mar-2015",
     ],
 )
 def test_normalise_date_formats_day_first(raw):
@@ -252,10 +316,30 @@ def test_two_digit_pivot_defaults_to_today():
 @pytest.mark.parametrize(
     "raw",
     [
-        None, "", "   ", "garbage", "31/02/2015", "29/02/2015", "32/01/2015", "15/13/2015",
-        "00/01/2015", "2015-02-30", "20150230", "04032015", "2015", "03/2015", "04/03",
-        "04/03-2015", "4/3/015", "1900-01-01", "0001-01-01", "9999-12-31", "31 Foo 2015",
-        "4 ma 2015", "12/31/2015", 20150304,
+        None,
+        "",
+        "   ",
+        "garbage",
+        "31/02/2015",
+        "29/02/2015",
+        "32/01/2015",
+        "15/13/2015",
+        "00/01/2015",
+        "2015-02-30",
+        "20150230",
+        "04032015",
+        "2015",
+        "03/2015",
+        "04/03",
+        "04/03-2015",
+        "4/3/015",
+        "1900-01-01",
+        "0001-01-01",
+        "9999-12-31",
+        "31 Foo 2015",
+        "4 ma 2015",
+        "12/31/2015",
+        20150304,
     ],
 )
 def test_normalise_date_invalid(raw):
@@ -319,8 +403,15 @@ def test_normalise_postcode_full(raw, full, outward):
 @pytest.mark.parametrize(
     ("raw", "outward"),
     [
-        ("SW1A", "SW1A"), ("sw1a ", "SW1A"), ("M1", "M1"), ("b33", "B33"), ("DN55", "DN55"),
-        ("SW1A 1", "SW1A"), ("SW1 1", "SW1"), ("SW11", "SW11"), ("SW1A 1A", "SW1A"),
+        ("SW1A", "SW1A"),
+        ("sw1a ", "SW1A"),
+        ("M1", "M1"),
+        ("b33", "B33"),
+        ("DN55", "DN55"),
+        ("SW1A 1", "SW1A"),
+        ("SW1 1", "SW1"),
+        ("SW11", "SW11"),
+        ("SW1A 1A", "SW1A"),
     ],
 )
 def test_normalise_postcode_outward_only(raw, outward):
@@ -332,8 +423,24 @@ def test_normalise_postcode_outward_only(raw, outward):
 @pytest.mark.parametrize(
     "raw",
     [
-        None, "", "   ", "N/A", "unknown", "NFA", "XX", "1AA", "S 1AA", "123 4AB", "ABC1 1AA",
-        "SWA1 1AA", "SW1A 1AAA", "SW1A1A1", "SW1A XYZ", "SW1A OAA", "M1 AA1", "SW1A 1AA SW1A 1AA",
+        None,
+        "",
+        "   ",
+        "N/A",
+        "unknown",
+        "NFA",
+        "XX",
+        "1AA",
+        "S 1AA",
+        "123 4AB",
+        "ABC1 1AA",
+        "SWA1 1AA",
+        "SW1A 1AAA",
+        "SW1A1A1",
+        "SW1A XYZ",
+        "SW1A OAA",
+        "M1 AA1",
+        "SW1A 1AA SW1A 1AA",
         "Postcode: SW1A 1AA",
     ],
 )
@@ -384,11 +491,23 @@ def test_nhs_number_formatting_removed(raw, expected):
     "raw",
     [
         "9434765918",  # wrong check digit
-        "4311379340", "4311379341", "4311379349",  # check digit would be 10: never issued
-        "943476591", "94347659190", "12345",  # wrong length
-        "943.476.5919", "943476591O", "NHS9434765919", "9434765919a", "９４３４７６５９１９",
-        "0000000000", "1111111111", "2222222222", "9999999999",  # one repeated digit
-        9434765919.5, True,
+        "4311379340",
+        "4311379341",
+        "4311379349",  # check digit would be 10: never issued
+        "943476591",
+        "94347659190",
+        "12345",  # wrong length
+        "943.476.5919",
+        "943476591O",
+        "NHS9434765919",
+        "9434765919a",
+        "９４３４７６５９１９",
+        "0000000000",
+        "1111111111",
+        "2222222222",
+        "9999999999",  # one repeated digit
+        9434765919.5,
+        True,
     ],
 )
 def test_nhs_number_invalid(raw):
@@ -415,10 +534,41 @@ def test_nhs_check_digit():
     [
         *[(v, "m") for v in ("M", "m", "Male", "MALE", " male ", "1", 1, "Boy", "man", "M.")],
         *[(v, "f") for v in ("F", "f", "Female", "2", 2, "girl", "Woman")],
-        *[(v, "x") for v in ("9", 9, "I", "Indeterminate", "intersex", "Not specified",
-                             "unspecified", "Other")],
-        *[(v, None) for v in (None, "", "  ", "0", 0, "U", "u", "X", "Z", "Unknown",
-                              "Not known", "not stated", "n/k", "3", "mf", "banana", True)],
+        *[
+            (v, "x")
+            for v in (
+                "9",
+                9,
+                "I",
+                "Indeterminate",
+                "intersex",
+                "Not specified",
+                "unspecified",
+                "Other",
+            )
+        ],
+        *[
+            (v, None)
+            for v in (
+                None,
+                "",
+                "  ",
+                "0",
+                0,
+                "U",
+                "u",
+                "X",
+                "Z",
+                "Unknown",
+                "Not known",
+                "not stated",
+                "n/k",
+                "3",
+                "mf",
+                "banana",
+                True,
+            )
+        ],
     ],
 )
 def test_normalise_sex(raw, expected):
@@ -431,4 +581,5 @@ def test_name_fast_path_equals_the_general_rules(raw):
 
     for strip in (False, True):
         assert _normalise(raw, strip_infant_prefix=strip) == _normalise_general(
-            raw, strip_infant_prefix=strip)
+            raw, strip_infant_prefix=strip
+        )

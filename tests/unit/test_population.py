@@ -78,8 +78,9 @@ def test_generation_is_deterministic_for_a_seed() -> None:
 
 def test_changing_an_error_rate_keeps_children_and_truth() -> None:
     base = generate_population(1500, seed=5)
-    noisier = generate_population(1500, seed=5, config=replace(PopulationConfig(),
-                                                               nickname_rate=0.5))
+    noisier = generate_population(
+        1500, seed=5, config=replace(PopulationConfig(), nickname_rate=0.5)
+    )
     pd.testing.assert_frame_equal(base.children, noisier.children)
     pd.testing.assert_frame_equal(base.truth, noisier.truth)
     assert not base.agencies["health"].equals(noisier.agencies["health"])
@@ -185,7 +186,8 @@ def test_twins_share_birth_and_home_but_not_name_or_number(big: Population) -> N
 
 
 def test_coverage_and_error_rates_are_roughly_as_configured(
-        big: Population, joined: pd.DataFrame) -> None:
+    big: Population, joined: pd.DataFrame
+) -> None:
     cfg = big.config
     kids = big.children
     low, high = cfg.school_ages
@@ -206,7 +208,8 @@ def test_coverage_and_error_rates_are_roughly_as_configured(
     assert set(babies["agency"]) <= {"health", "social_care"}
 
     moved = joined["postcode"].str.replace(" ", "").str.upper() == joined[
-        "previous_postcode"].str.replace(" ", "")
+        "previous_postcode"
+    ].str.replace(" ", "")
     assert 0.08 < moved.mean() < 0.25
     per_agency = big.truth.groupby(["agency", "child_id"]).size()
     assert 0.01 < (per_agency > 1).mean() < 0.05
@@ -214,14 +217,21 @@ def test_coverage_and_error_rates_are_roughly_as_configured(
 
 def test_name_disagreement_is_near_the_published_rates(big: Population) -> None:
     # [40]: 12% of forenames and 18% of surnames disagree between two collections.
-    records = {(agency, row.record_id): row for agency, table in big.agencies.items()
-               for row in table.itertuples(index=False)}
+    records = {
+        (agency, row.record_id): row
+        for agency, table in big.agencies.items()
+        for row in table.itertuples(index=False)
+    }
     pairs = sorted(true_cross_agency_pairs(big))
     sample = random.Random(0).sample(pairs, 5000)
-    given = sum(_norm(records[a, ra].given_name) != _norm(records[b, rb].given_name)
-                for a, ra, b, rb in sample) / len(sample)
-    family = sum(_norm(records[a, ra].family_name) != _norm(records[b, rb].family_name)
-                 for a, ra, b, rb in sample) / len(sample)
+    given = sum(
+        _norm(records[a, ra].given_name) != _norm(records[b, rb].given_name)
+        for a, ra, b, rb in sample
+    ) / len(sample)
+    family = sum(
+        _norm(records[a, ra].family_name) != _norm(records[b, rb].family_name)
+        for a, ra, b, rb in sample
+    ) / len(sample)
     assert 0.08 < given < 0.2
     assert 0.12 < family < 0.25
 
@@ -254,8 +264,9 @@ def test_csvs_round_trip_in_utf8(tmp_path) -> None:
 
 def test_population_command_writes_csvs_and_truth(tmp_path) -> None:
     out = tmp_path / "pop"
-    result = CliRunner().invoke(population_command, ["--children", "300", "--seed", "1",
-                                                     "-o", str(out)])
+    result = CliRunner().invoke(
+        population_command, ["--children", "300", "--seed", "1", "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert {p.name for p in out.iterdir()} == {f"{a}.csv" for a in AGENCIES} | {"truth.csv"}
     truth = pd.read_csv(out / "truth.csv", dtype=str)

@@ -27,8 +27,15 @@ def test_builtin_schemas_load_and_have_stable_fingerprints(name):
 def test_children_schema_reads_the_standard_columns():
     schema = load_schema("children-v1")
     columns = {f.column for f in schema.fields} | {schema.record_id_column}
-    assert columns == {"record_id", "given_name", "family_name", "date_of_birth", "sex",
-                       "postcode", "nhs_number"}
+    assert columns == {
+        "record_id",
+        "given_name",
+        "family_name",
+        "date_of_birth",
+        "sex",
+        "postcode",
+        "nhs_number",
+    }
     assert [f.name for f in schema.identifier_fields] == ["nhs_number"]
     # swapped given/family names agree because both hash in the same slot
     assert {f.slot for f in schema.fields if f.name.endswith("_name")} == {"name"}
@@ -45,7 +52,8 @@ def test_any_change_changes_the_fingerprint():
     base = parse_schema(MINIMAL)
     heavier = parse_schema(MINIMAL.replace("weight = 10", "weight = 11"))
     other_threshold = dataclasses.replace(
-        base, thresholds=dataclasses.replace(base.thresholds, match=0.81))
+        base, thresholds=dataclasses.replace(base.thresholds, match=0.81)
+    )
     assert len({base.fingerprint, heavier.fingerprint, other_threshold.fingerprint}) == 3
 
 

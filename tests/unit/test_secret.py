@@ -40,11 +40,14 @@ def test_secret_from_environment_and_file_wins(tmp_path):
     assert key_check(env_secret) != key_check(file_secret)
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("ab" * 31, "64 hex characters"),
-    ("zz" * 32, "not hexadecimal"),
-    ("", "found 0 characters"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("ab" * 31, "64 hex characters"),
+        ("zz" * 32, "not hexadecimal"),
+        ("", "found 0 characters"),
+    ],
+)
 def test_malformed_secrets_are_refused(tmp_path, text, message):
     path = tmp_path / "k"
     path.write_text(text)
