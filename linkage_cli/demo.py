@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 
 import click
-from benchmarks.population import generate_population, true_cross_agency_pairs, write_agency_csvs
 from rich.console import Console
 from rich.table import Table
 
 from benchmarks.metrics import pair_metrics
 from benchmarks.offline_run import OfflineRun, encode_agencies, link_batches, rule_for
+from benchmarks.population import generate_population, true_cross_agency_pairs, write_agency_csvs
 from clients.encoding.secret import generate_secret_file, read_secret
 from linkage_service.cli import write_links
 from linkage_service.wire.encoded_file import write_encoded
