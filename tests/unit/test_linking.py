@@ -8,6 +8,7 @@ from linkage_service.core.bitmatrix import from_packed
 from linkage_service.core.decisions import (
     MATCH,
     NO_LINK,
+    POSSIBLE,
     DecisionRule,
     decide,
     identifier_evidence,
@@ -15,10 +16,12 @@ from linkage_service.core.decisions import (
 )
 from linkage_service.core.linking import (
     AgencyRecords,
+    PairLinks,
     duplicate_entities,
     link_agencies,
     link_pair,
     match_clusters,
+    promote_corroborated,
 )
 from linkage_service.core.solving import greedy_one_to_one_reference
 
@@ -137,3 +140,33 @@ def test_a_duplicate_inside_an_agency_does_not_hide_the_other_links():
     assert sorted(links[0].left.tolist()) == [0, 1]
     clusters = match_clusters([a, b], links)
     assert clusters.duplicate_within_agency.tolist() == [True, True, False]
+
+
+def _one_record_agencies(identifiers):
+    packed = np.zeros((1, N_BITS // 8), np.uint8)
+    return [
+        AgencyRecords(name, from_packed(packed, N_BITS), np.array([[ident]], np.uint64))
+        for name, ident in zip("abcd", identifiers, strict=True)
+    ]
+
+
+def _links(decisions):
+    """One link per agency pair between the single records, with the given decisions."""
+    return [
+        PairLinks(a, b, np.array([0]), np.array([0]), np.array([0.7]), np.array([d], np.int8))
+        for (a, b), d in decisions.items()
+    ]
+
+
+def test_possible_link_corroborated_by_other_agencies_becomes_a_match():
+    agencies = _one_record_agencies([0, 0, 0, 0])
+    links = _links({(0, 1): MATCH, (1, 2): MATCH, (0, 2): POSSIBLE, (2, 3): POSSIBLE})
+    out = {(p.a, p.b): int(p.decisions[0]) for p in promote_corroborated(agencies, links)}
+    assert out == {(0, 1): MATCH, (1, 2): MATCH, (0, 2): MATCH, (2, 3): POSSIBLE}
+
+
+def test_corroboration_never_overrules_disagreeing_identifiers():
+    agencies = _one_record_agencies([11, 0, 22, 0])  # a and c: valid numbers that differ
+    links = _links({(0, 1): MATCH, (1, 2): MATCH, (0, 2): POSSIBLE})
+    out = {(p.a, p.b): int(p.decisions[0]) for p in promote_corroborated(agencies, links)}
+    assert out[(0, 2)] == POSSIBLE
