@@ -83,6 +83,7 @@ class FieldTable:
         self._rows = np.zeros((1, n_bits // 64), dtype=np.uint64)
         self._used = 1
         self._token_bits = np.zeros((0, n_bits // 64), dtype=np.uint64)
+        self._saturated = False
 
     @property
     def distinct_values(self) -> int:
@@ -93,11 +94,14 @@ class FieldTable:
         if column is None:
             return np.zeros(n, dtype=np.int64)
         index = self._index
-        try:  # the common case once a run is under way: every value seen before
-            return np.fromiter(map(index.__getitem__, column), dtype=np.int64, count=n)
-        except KeyError:
-            pass
-        self._add([v for v in dict.fromkeys(column) if v not in index])
+        if self._saturated:  # the last chunk brought nothing new: try one C-level pass
+            try:
+                return np.fromiter(map(index.__getitem__, column), dtype=np.int64, count=n)
+            except KeyError:
+                pass
+        new = [v for v in dict.fromkeys(column) if v not in index]
+        self._saturated = not new
+        self._add(new)
         return np.fromiter(map(index.__getitem__, column), dtype=np.int64, count=n)
 
     def bits(self, rows: np.ndarray) -> np.ndarray:
