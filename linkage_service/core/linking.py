@@ -38,6 +38,7 @@ from .decisions import (
     rank_weights,
 )
 from .dice import dice_candidates, dice_scores
+from .entities import constrained_entities, frequent_identifiers_cleared
 from .errors import BitLengthError, CoreError
 from .solving import greedy_one_to_one
 
@@ -87,18 +88,19 @@ class PairLinks:
 def duplicate_entities(
     agency: AgencyRecords, rule: DecisionRule, threads: int | None = None
 ) -> np.ndarray:
-    """int64 (n,): entity label per record (the smallest record index among its duplicates)."""
+    """int64 (n,): entity label per record (the smallest record index among its duplicates);
+    the joining rule is in :mod:`linkage_service.core.entities`."""
     found = dice_candidates(agency.matrix, agency.matrix, rule.duplicate, threads=threads)
     id_left, id_right = identifier_pairs(agency.identifiers, agency.identifiers)
-    # both orientations: anonlink's popcount pre-filter can admit a pair one way only
-    left = np.concatenate([found.left, id_left])
-    right = np.concatenate([found.right, id_right])
-    left, right = np.minimum(left, right), np.maximum(left, right)
+    id_scores = dice_scores(agency.matrix, agency.matrix, id_left, id_right)
+    by_id = id_scores >= rule.identifier_floor
+    left = np.concatenate([found.left, id_left[by_id]])
+    right = np.concatenate([found.right, id_right[by_id]])
+    scores = np.concatenate([found.scores, id_scores[by_id]])
     distinct = left != right
-    left, right = left[distinct], right[distinct]
-    evidence = identifier_evidence(agency.identifiers, agency.identifiers, left, right)
-    keep = evidence != DISAGREE
-    return connected_clusters(agency.matrix.n, left[keep], right[keep])
+    return constrained_entities(
+        agency.matrix.n, left[distinct], right[distinct], scores[distinct], agency.identifiers
+    )
 
 
 def link_pair(
@@ -156,6 +158,10 @@ def link_agencies(
     bits = {agency.matrix.n_bits for agency in agencies}
     if len(bits) > 1:
         raise BitLengthError(f"agencies' filters differ in length: {sorted(bits)}")
+    agencies = [
+        dataclasses.replace(a, identifiers=frequent_identifiers_cleared(a.identifiers))
+        for a in agencies
+    ]
     entities = [duplicate_entities(agency, rule, threads) for agency in agencies]
     out = []
     for i, j in combinations(range(len(agencies)), 2):
