@@ -6,6 +6,7 @@ or the environment, never from an option value, so it never appears in argv or s
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from pathlib import Path
@@ -105,7 +106,9 @@ def schema_check(file: Path) -> None:
     required=True,
     help="Encoded file to write.",
 )
-@click.option("--strict", is_flag=True, help="Exit with status 3 if any row was rejected.")
+@click.option(
+    "--strict", is_flag=True, help="If any row is rejected, write nothing and exit with status 3."
+)
 @click.argument("input_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def encode(
     schema_ref: str,
@@ -126,6 +129,7 @@ def encode(
         click.echo(f"warning: {warning}", err=True)
     size = input_csv.stat().st_size
     console = Console(stderr=True)
+    problems: list[tuple[int, str]] = []
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -142,21 +146,55 @@ def encode(
             secret,
             agency,
             progress=lambda done: bar.update(task, completed=done),
+            problems=problems,
         )
     del secret
-    write_encoded(output, batch)
-    _print_report(batch.report, output, batch.record_count)
-    if strict and batch.report["rejected"]:
+    rejected_file = output.with_name(output.name + ".rejected.csv")
+    if strict and problems:
+        _print_report(batch.report, None, batch.record_count)
+        click.echo(
+            f"error: {len(problems)} rows rejected and --strict given; nothing written", err=True
+        )
         raise SystemExit(3)
+    write_encoded(output, batch)
+    if problems:
+        _write_problems(rejected_file, problems)
+    else:
+        rejected_file.unlink(missing_ok=True)
+    _print_report(batch.report, output, batch.record_count)
+    if problems:
+        click.echo(f"  every rejected row, with its line and reason: {rejected_file}", err=True)
 
 
-def _print_report(report: dict, output: Path, count: int) -> None:  # type: ignore[type-arg]
-    click.echo(f"encoded {count} of {report['rows_read']} rows -> {output}", err=True)
+def _write_problems(path: Path, problems: list[tuple[int, str]]) -> None:
+    """All rejected rows as CSV (line, reason), written whole or not at all."""
+    part = path.with_name(path.name + ".part")
+    try:
+        with open(part, "w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow(("line", "reason"))
+            writer.writerows(problems)
+        part.replace(path)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def _print_report(report: dict, output: Path | None, count: int) -> None:  # type: ignore[type-arg]
+    target = f" -> {output}" if output else ""
+    click.echo(f"encoded {count} of {report['rows_read']} rows{target}", err=True)
+    if report["absent_columns"]:
+        click.echo(
+            "warning: the file has no column "
+            + ", ".join(repr(c) for c in report["absent_columns"])
+            + "; those fields are missing on every row (check the column names)",
+            err=True,
+        )
     for reason, n in sorted(report["rejected"].items()):
         click.echo(f"  rejected {n} rows: {reason}", err=True)
     for problem in report["problems"][:20]:
         click.echo(f"    line {problem['line']}: {problem['reason']}", err=True)
-    if len(report["problems"]) > 20:
-        click.echo(f"    ... {len(report['problems']) - 20} more in the file's report", err=True)
+    hidden = sum(report["rejected"].values()) - min(len(report["problems"]), 20)
+    if hidden > 0:
+        click.echo(f"    ... {hidden} more", err=True)
     for name, statuses in report["identifiers"].items():
         click.echo(f"  {name}: " + json.dumps(statuses, sort_keys=True), err=True)

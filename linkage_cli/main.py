@@ -42,6 +42,9 @@ class _ProjectGroup(click.Group):
             return super().invoke(ctx)
         except PROJECT_ERRORS as e:
             raise _UsageFailure(str(e)) from e
+        except OSError as e:  # a file the user named cannot be read or written
+            where = f"{e.filename}: " if e.filename else ""
+            raise _UsageFailure(f"{where}{e.strerror or e}") from e
 
 
 class _UsageFailure(click.ClickException):

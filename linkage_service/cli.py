@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -12,7 +15,7 @@ from .core.bitmatrix import from_packed
 from .core.decisions import DECISION_NAMES, MATCH, DecisionRule
 from .core.linking import AgencyRecords, link_agencies, match_clusters
 from .wire.encoded_file import EncodedBatch, check_compatible, read_encoded
-from .wire.errors import SchemaError
+from .wire.errors import EncodedFileError, SchemaError
 from .wire.schema import BUILTIN_SCHEMAS, LinkageSchema, load_schema
 
 __all__ = ["as_agency_records", "link", "resolve_schema", "rule_from_schema"]
@@ -68,7 +71,7 @@ def as_agency_records(batch: EncodedBatch) -> AgencyRecords:
     "--clusters",
     "clusters_out",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write multi-agency clusters (cluster_id,agency,record,duplicate_within_agency).",
+    help="Also write multi-agency clusters (cluster_id,agency,record_id,duplicate_within_agency).",
 )
 @click.option("--schema", "schema_ref", help="Schema file, if not a built-in schema.")
 @click.option(
@@ -109,7 +112,12 @@ def link(
     loaded = time.perf_counter()
     links = link_agencies(agencies, rule, threads=threads)
     linked = time.perf_counter()
-    rows = write_links(output, [b for _, b in batches], links)
+    plain = [b for _, b in batches]
+    clusters = match_clusters(agencies, links) if clusters_out is not None else None
+    with _all_or_nothing(output, clusters_out) as (links_part, clusters_part):
+        rows = write_links(links_part, plain, links)
+        if clusters is not None:
+            write_clusters(clusters_part, plain, clusters)
     matches = sum(int((p.decisions == MATCH).sum()) for p in links)
     click.echo(
         f"linked {len(batches)} agencies ({sum(a.matrix.n for a in agencies)} records): "
@@ -117,13 +125,33 @@ def link(
         f"[load {loaded - started:.2f}s, link {linked - loaded:.2f}s]",
         err=True,
     )
-    if clusters_out is not None:
-        clusters = match_clusters(agencies, links)
-        write_clusters(clusters_out, [b for _, b in batches], clusters)
+    if clusters is not None:
         click.echo(
             f"{len(set(clusters.cluster_id.tolist()))} multi-agency clusters -> {clusters_out}",
             err=True,
         )
+
+
+@contextmanager
+def _all_or_nothing(*targets: Path | None) -> Iterator[list[Path]]:
+    """Temporary paths for the outputs; all are renamed into place only if every write
+    succeeded, so a failure leaves no partial or mismatched files."""
+    parts = [Path(str(t) + ".part") for t in targets if t is not None]
+    try:
+        yield parts + [Path(os.devnull)] * (len(targets) - len(parts))
+        for part, target in zip(parts, [t for t in targets if t is not None], strict=True):
+            part.replace(target)
+    except OSError as e:
+        raise EncodedFileError(f"cannot write {e.filename or 'output'}: {e.strerror or e}") from e
+    finally:
+        for part in parts:
+            part.unlink(missing_ok=True)
+
+
+def spreadsheet_safe(value: str) -> str:
+    """A record reference as a CSV cell that spreadsheets will not run as a formula (OWASP CSV
+    injection): a leading =, +, -, @, tab or carriage return gets a leading apostrophe."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def write_links(path: Path, batches: list[EncodedBatch], links: list) -> int:  # type: ignore[type-arg]
@@ -142,10 +170,10 @@ def write_links(path: Path, batches: list[EncodedBatch], links: list) -> int:  #
             ):
                 writer.writerow(
                     (
-                        a.agency,
-                        a.record_ids[i],
-                        b.agency,
-                        b.record_ids[j],
+                        spreadsheet_safe(a.agency),
+                        spreadsheet_safe(str(a.record_ids[i])),
+                        spreadsheet_safe(b.agency),
+                        spreadsheet_safe(str(b.record_ids[j])),
                         f"{s:.4f}",
                         DECISION_NAMES[d],
                     )
@@ -165,4 +193,5 @@ def write_clusters(path: Path, batches: list[EncodedBatch], clusters) -> None:  
             clusters.duplicate_within_agency.tolist(),
             strict=True,
         ):
-            writer.writerow((c, batches[a].agency, batches[a].record_ids[r], int(dup)))
+            agency, record = batches[a].agency, str(batches[a].record_ids[r])
+            writer.writerow((c, spreadsheet_safe(agency), spreadsheet_safe(record), int(dup)))

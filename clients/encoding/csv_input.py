@@ -30,6 +30,8 @@ MAX_RECORD_ID_CHARS = 128
 _FIELD_LIMIT = 1 << 20
 # surrogateescape maps each undecodable byte to a lone surrogate U+DC80..U+DCFF.
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
+# What the text layer (newline="") counts as one line break inside a quoted field.
+_LINE_BREAK = re.compile("\r\n|\r|\n")
 
 
 class RowProblem(NamedTuple):
@@ -54,8 +56,9 @@ def read_csv_chunks(
     columns: tuple[str, ...],
     chunk_rows: int,
     progress: Callable[[int], None] | None = None,
-) -> Iterator[ColumnChunk]:
-    """Yield the file's rows in chunks; raises InputError if the file has no usable header."""
+) -> tuple[list[str], Iterator[ColumnChunk]]:
+    """The header and an iterator over the file's rows in chunks; raises InputError at once if
+    the file has no usable header."""
     try:
         raw = open(path, "rb")  # noqa: SIM115 - closed by the generator below
     except OSError as e:
@@ -64,7 +67,7 @@ def read_csv_chunks(
     csv.field_size_limit(_FIELD_LIMIT)
     reader = csv.reader(text, strict=True)
     header = _header(reader, raw, path, id_column)
-    return _chunks(reader, raw, header, id_column, columns, chunk_rows, progress)
+    return header, _chunks(reader, raw, header, id_column, columns, chunk_rows, progress)
 
 
 def _header(reader, raw: IO[bytes], path: str | Path, id_column: str) -> list[str]:  # type: ignore[no-untyped-def]
@@ -76,6 +79,10 @@ def _header(reader, raw: IO[bytes], path: str | Path, id_column: str) -> list[st
     except csv.Error as e:
         raw.close()
         raise InputError(f"{path}: header row is not valid CSV ({e})") from e
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        raw.close()
+        raise InputError(f"{path}: the header names a column more than once: {', '.join(repeated)}")
     if id_column not in header:
         raw.close()
         raise InputError(
@@ -146,7 +153,7 @@ def _assign_lines(
     line = first_line
     for row in rows[before:]:
         lines.append(line)
-        line += 1 + sum(field.count("\n") for field in row)
+        line += 1 + sum(len(_LINE_BREAK.findall(field)) for field in row)
     return line
 
 

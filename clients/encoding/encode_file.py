@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from linkage_service.wire.encoded_file import EncodedBatch
+from linkage_service.wire.encoded_file import EncodedBatch, valid_agency_name
 from linkage_service.wire.schema import LinkageSchema
 
 from .csv_input import read_csv_chunks
@@ -29,12 +29,17 @@ def encode_csv(
     secret: Secret,
     agency: str,
     progress: Callable[[int], None] | None = None,
+    problems: list[tuple[int, str]] | None = None,
 ) -> EncodedBatch:
-    """Encode every usable row; unusable rows are counted and listed in ``batch.report``."""
-    if not agency or not agency.isprintable() or len(agency) > 64:
-        raise InputError("agency name must be 1-64 printable characters")
+    """Encode every usable row; unusable rows are counted in ``batch.report`` (which lists the
+    first 1,000) and every one of them, as (line, reason), is appended to ``problems``."""
+    if not valid_agency_name(agency):
+        raise InputError(f"agency name must be 1-64 printable characters: {agency!r}")
     encoder = BloomEncoder(schema, secret)
-    chunks = read_csv_chunks(path, schema.record_id_column, encoder.columns, CHUNK_ROWS, progress)
+    header, chunks = read_csv_chunks(
+        path, schema.record_id_column, encoder.columns, CHUNK_ROWS, progress
+    )
+    absent = [column for column in encoder.columns if column not in header]
     ids: list[str] = []
     bits, identifiers = [], []
     with _collector_paused():
@@ -45,6 +50,15 @@ def encode_csv(
             identifiers.append(encoded.identifiers)
     if encoder.report.rows_read == 0:
         raise InputError(f"{path} has a header but no data rows")
+    if encoder.report.encoded == 0:
+        raise InputError(
+            f"{path}: none of its {encoder.report.rows_read} rows could be encoded "
+            f"(first problem: line {encoder.report.problems[0][0]}, "
+            f"{encoder.report.problems[0][1]})"
+        )
+    encoder.report.absent_columns = absent
+    if problems is not None:
+        problems.extend(encoder.report.problems)
     width = len(schema.identifier_fields)
     return EncodedBatch(
         agency=agency,

@@ -34,12 +34,13 @@ from .secret import Secret, key_check, slot_key
 
 __all__ = ["BloomEncoder", "EncodeReport", "EncodedChunk"]
 
-MAX_PROBLEMS_KEPT = 1000
+# Problems listed in the encoded file's report; all of them go to the rejected-rows file.
+MAX_PROBLEMS_LISTED = 1000
 
 
 @dataclass
 class EncodeReport:
-    """Counts only, never values: safe to print and to send with the encodings."""
+    """Counts, line numbers and reasons; never a field value other than a duplicated record id."""
 
     rows_read: int = 0
     encoded: int = 0
@@ -47,18 +48,23 @@ class EncodeReport:
     problems: list[tuple[int, str]] = field(default_factory=list)
     fields_missing: Counter[str] = field(default_factory=Counter)
     identifiers: dict[str, Counter[str]] = field(default_factory=dict)
+    absent_columns: list[str] = field(default_factory=list)
 
     def reject(self, line: int, reason: str, kind: str) -> None:
         self.rejected[kind] += 1
-        if len(self.problems) < MAX_PROBLEMS_KEPT:
-            self.problems.append((line, reason))
+        self.problems.append((line, reason))
 
     def as_dict(self) -> dict[str, object]:
         return {
             "rows_read": self.rows_read,
             "encoded": self.encoded,
             "rejected": dict(self.rejected),
-            "problems": [{"line": line, "reason": reason} for line, reason in self.problems],
+            "problems": [
+                {"line": line, "reason": reason}
+                for line, reason in self.problems[:MAX_PROBLEMS_LISTED]
+            ],
+            "problems_not_listed": max(len(self.problems) - MAX_PROBLEMS_LISTED, 0),
+            "absent_columns": self.absent_columns,
             "fields_missing": dict(self.fields_missing),
             "identifiers": {k: dict(v) for k, v in self.identifiers.items()},
         }

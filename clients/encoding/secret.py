@@ -44,6 +44,9 @@ class Secret:
     def __repr__(self) -> str:
         return "Secret(<redacted>)"
 
+    def __reduce__(self) -> object:
+        raise TypeError("a Secret cannot be pickled: it must not leave this process")
+
     __str__ = __repr__
 
     def derive(self, context: str) -> bytes:
@@ -86,7 +89,10 @@ def read_secret(secret_file: str | Path | None, environ: Mapping[str, str]) -> t
             raise SecretError(f"cannot read secret file {path}: {reason}") from e
         warning = ""
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            warning = f"secret file {path} is readable by other users; run: chmod 600 {path}"
+            warning = (
+                f"secret file {path} is open to other users (group or other permission bits "
+                f"set); run: chmod 600 {path}"
+            )
         return _parse(text, f"secret file {path}"), warning
     if ENV_VAR in environ:
         return _parse(environ[ENV_VAR], f"environment variable {ENV_VAR}"), ""

@@ -31,10 +31,27 @@ import numpy as np
 
 from .errors import EncodedFileError
 
-__all__ = ["FORMAT", "EncodedBatch", "check_compatible", "read_encoded", "write_encoded"]
+__all__ = [
+    "FORMAT",
+    "EncodedBatch",
+    "check_compatible",
+    "read_encoded",
+    "valid_agency_name",
+    "write_encoded",
+]
 
 FORMAT = "linkage-encoded/1"
 _MEMBERS = {"meta", "record_ids", "bits", "identifiers"}
+_META_TYPES: dict[str, type | tuple[type, ...]] = {
+    "agency": str,
+    "schema_name": str,
+    "schema_fingerprint": str,
+    "key_check": str,
+    "filter_bits": int,
+    "record_count": int,
+    "identifier_names": list,
+    "report": dict,
+}
 _META_KEYS = {
     "format",
     "agency",
@@ -86,15 +103,20 @@ def write_encoded(path: str | Path, batch: EncodedBatch) -> None:
     }
     target = Path(path)
     tmp = target.with_name(target.name + ".part")
-    with open(tmp, "wb") as out:
-        np.savez(
-            out,
-            meta=np.array(json.dumps(meta)),
-            record_ids=batch.record_ids,
-            bits=batch.bits,
-            identifiers=batch.identifiers,
-        )
-    tmp.replace(target)
+    try:
+        with open(tmp, "wb") as out:
+            np.savez(
+                out,
+                meta=np.array(json.dumps(meta)),
+                record_ids=batch.record_ids,
+                bits=batch.bits,
+                identifiers=batch.identifiers,
+            )
+        tmp.replace(target)
+    except OSError as e:
+        raise EncodedFileError(f"cannot write {target}: {e.strerror or e}") from e
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def read_encoded(path: str | Path) -> EncodedBatch:
@@ -170,10 +192,23 @@ def _parse_meta(array: np.ndarray, path: str | Path) -> dict[str, Any]:
     missing = sorted(_META_KEYS - set(meta))
     if missing:
         raise EncodedFileError(f"{path}: meta lacks {', '.join(missing)}")
+    for key, kind in _META_TYPES.items():
+        value = meta[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise EncodedFileError(f"{path}: meta {key} has the wrong type ({value!r})")
+    if not all(isinstance(name, str) for name in meta["identifier_names"]):
+        raise EncodedFileError(f"{path}: meta identifier_names must be strings")
     return meta
 
 
+def valid_agency_name(name: str) -> bool:
+    """1-64 printable characters: the rule `linkage encode` applies and readers re-check."""
+    return isinstance(name, str) and 0 < len(name) <= 64 and name.isprintable()
+
+
 def _validate(batch: EncodedBatch) -> None:
+    if not valid_agency_name(batch.agency):
+        raise EncodedFileError(f"agency name must be 1-64 printable characters: {batch.agency!r}")
     n = batch.record_ids.shape[0] if batch.record_ids.ndim == 1 else -1
     if batch.record_ids.ndim != 1 or batch.record_ids.dtype.kind != "U":
         raise EncodedFileError("record_ids must be a 1-D unicode array")

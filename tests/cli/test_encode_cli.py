@@ -145,6 +145,9 @@ def test_malformed_rows_are_reported_with_line_numbers(run_cli, write_csv, secre
     batch = read_encoded(out)
     assert batch.record_ids.tolist() == ["SC-1", "SC-3"]
     assert batch.report["rows_read"] == 6
+    rejected = (tmp_path / "sc.enc.rejected.csv").read_text().splitlines()
+    assert rejected[0] == "line,reason" and len(rejected) == 1 + 4
+    assert rejected[1] == '3,"expected 7 columns, found 3"'
     strict = run_cli(
         "encode",
         "--strict",
@@ -157,6 +160,49 @@ def test_malformed_rows_are_reported_with_line_numbers(run_cli, write_csv, secre
         tmp_path / "sc2.enc",
     )
     assert strict.exit_code == 3
+    assert not (tmp_path / "sc2.enc").exists()
+
+
+def test_a_file_whose_rows_are_all_rejected_is_an_error(run_cli, write_csv, secret_file, tmp_path):
+    out = tmp_path / "o.enc"
+    result = run_cli(
+        "encode",
+        "--secret-file",
+        secret_file,
+        "--agency",
+        "a",
+        write_csv("bad.csv", ["A1,,,,U,,", "A2,x"]),
+        "-o",
+        out,
+    )
+    assert result.exit_code == 2 and "none of its 2 rows could be encoded" in result.output
+    assert not out.exists()
+
+
+def test_a_missing_schema_column_is_warned_about(run_cli, secret_file, tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text("record_id,forename,family_name,date_of_birth\nA1,Amy,Smith,2015-01-02\n")
+    result = run_cli(
+        "encode", "--secret-file", secret_file, "--agency", "a", path, "-o", tmp_path / "o.enc"
+    )
+    assert result.exit_code == 0
+    assert "no column 'given_name'" in result.output
+
+
+def test_an_unwritable_output_is_a_clear_error(run_cli, write_csv, secret_file, tmp_path):
+    out = tmp_path / "no-such-dir" / "o.enc"
+    result = run_cli(
+        "encode",
+        "--secret-file",
+        secret_file,
+        "--agency",
+        "a",
+        write_csv("a.csv", ROWS),
+        "-o",
+        out,
+    )
+    assert result.exit_code == 2 and "no-such-dir" in result.output
+    assert not out.parent.exists()
 
 
 def test_undecodable_bytes_are_a_row_problem(run_cli, secret_file, tmp_path):

@@ -95,3 +95,44 @@ def test_a_corrupt_encoded_file_is_refused(run_cli, write_csv, secret_file, tmp_
     junk.write_bytes(b"PK\x03\x04 not really a zip")
     result = run_cli("link", health, junk, "-o", tmp_path / "l.csv")
     assert result.exit_code == 2 and "not a linkage-encoded/1 file" in result.output
+
+
+def test_a_failed_output_leaves_no_partial_files(run_cli, write_csv, secret_file, tmp_path):
+    health = _encode(run_cli, write_csv, secret_file, "health", HEALTH, tmp_path)
+    police = _encode(run_cli, write_csv, secret_file, "police", POLICE, tmp_path)
+    links = tmp_path / "links.csv"
+    result = run_cli(
+        "link", health, police, "-o", links, "--clusters", tmp_path / "nodir" / "c.csv"
+    )
+    assert result.exit_code == 2 and "cannot write" in result.output
+    assert not links.exists() and not list(tmp_path.glob("*.part"))
+
+
+def test_record_references_cannot_become_spreadsheet_formulas(
+    run_cli, write_csv, secret_file, tmp_path
+):
+    rows = [f"=HYPERLINK(1){r[2:]}" if r.startswith("H1") else r for r in HEALTH]
+    health = _encode(run_cli, write_csv, secret_file, "health", rows, tmp_path)
+    police = _encode(run_cli, write_csv, secret_file, "police", POLICE, tmp_path)
+    links = tmp_path / "links.csv"
+    assert run_cli("link", health, police, "-o", links).exit_code == 0
+    assert "'=HYPERLINK(1)" in links.read_text()
+
+
+def test_meta_of_the_wrong_type_is_refused(run_cli, write_csv, secret_file, tmp_path):
+    import json
+
+    import numpy as np
+
+    health = _encode(run_cli, write_csv, secret_file, "health", HEALTH, tmp_path)
+    with np.load(health) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(str(arrays["meta"]))
+    meta["filter_bits"] = "1024"
+    arrays["meta"] = np.array(json.dumps(meta))
+    bad = tmp_path / "bad.enc"
+    with open(bad, "wb") as out:
+        np.savez(out, **arrays)
+    police = _encode(run_cli, write_csv, secret_file, "police", POLICE, tmp_path)
+    result = run_cli("link", bad, police, "-o", tmp_path / "l.csv")
+    assert result.exit_code == 2 and "meta filter_bits has the wrong type" in result.output

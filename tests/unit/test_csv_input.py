@@ -9,7 +9,8 @@ from clients.encoding.errors import InputError
 def _read(tmp_path, text, chunk_rows=1000, columns=("name",)):
     path = tmp_path / "in.csv"
     path.write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
-    chunks = list(read_csv_chunks(path, "record_id", columns, chunk_rows))
+    _, chunks = read_csv_chunks(path, "record_id", columns, chunk_rows)
+    chunks = list(chunks)
     ids = [i for c in chunks for i in c.record_ids]
     lines = [line for c in chunks for line in c.lines]
     problems = [(p.line, p.reason) for c in chunks for p in c.problems]
@@ -65,3 +66,13 @@ def test_bom_is_ignored(tmp_path):
 def test_files_without_a_usable_header(tmp_path, text, message):
     with pytest.raises(InputError, match=message):
         _read(tmp_path, text)
+
+
+def test_lone_carriage_returns_inside_fields_count_as_line_breaks(tmp_path):
+    _, ids, lines, _ = _read(tmp_path, 'record_id,name\nA,"x\ry"\nB,b\n')
+    assert ids == ["A", "B"] and lines == [2, 4]
+
+
+def test_a_header_naming_a_column_twice_is_refused(tmp_path):
+    with pytest.raises(InputError, match="more than once: name"):
+        _read(tmp_path, "record_id,name,name\nA,a,b\n")
