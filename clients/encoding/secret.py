@@ -44,7 +44,7 @@ class Secret:
     def __repr__(self) -> str:
         return "Secret(<redacted>)"
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> str:
         raise TypeError("a Secret cannot be pickled: it must not leave this process")
 
     __str__ = __repr__

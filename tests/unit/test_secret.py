@@ -76,3 +76,10 @@ def test_secret_is_redacted_and_keys_are_separated_by_context():
     assert slot_key(secret, "name") != slot_key(secret, "date_of_birth")
     assert key_check(secret) == key_check(Secret(bytes(range(32))))
     assert len(key_check(secret)) == 16
+
+
+def test_secret_cannot_be_pickled():
+    import pickle
+
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(Secret(bytes(32)))
