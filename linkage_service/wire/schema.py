@@ -41,6 +41,16 @@ NORMALISERS = frozenset(
 # that agreement and disagreement of a validated number can be weighed by the decision rule.
 TOKENISERS = frozenset({"qgrams", "date_parts", "postcode", "exact", "identifier"})
 MISSING_RULES = frozenset({"skip", "reject"})
+# Which normalisers each tokeniser can work from.
+ALLOWED_PAIRS = {
+    "qgrams": frozenset({"given_name", "family_name", "text"}),
+    "date_parts": frozenset({"date"}),
+    "postcode": frozenset({"postcode"}),
+    "exact": frozenset(
+        {"given_name", "family_name", "text", "sex", "date", "postcode", "nhs_number"}
+    ),
+    "identifier": frozenset({"nhs_number", "text"}),
+}
 MAX_WEIGHT = 64
 _TOP_KEYS = {
     "schema_version",
@@ -135,6 +145,8 @@ def load_schema(name_or_path: str | Path | None = None) -> LinkageSchema:
     path = Path(name_or_path)
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise SchemaError(f"cannot read schema {path}: not UTF-8 text ({e.reason})") from e
     except OSError as e:
         known = ", ".join(sorted(BUILTIN_SCHEMAS))
         raise SchemaError(
@@ -165,13 +177,17 @@ def parse_schema(text: str, source: str = "<schema>") -> LinkageSchema:
     fields = tuple(_parse_field(f, i, source) for i, f in enumerate(_fields(raw, source)))
     _check_fields(fields, source)
     min_present = _int(
-        rules.get("min_fields_present", 1), "rules.min_fields_present", source, 1, len(fields)
+        rules.get("min_fields_present", 1),
+        "rules.min_fields_present",
+        source,
+        1,
+        sum(1 for f in fields if not f.is_identifier),
     )
     return LinkageSchema(
         schema_version=version,
         name=_str(raw, "name", source),
         description=str(raw.get("description", "")),
-        record_id_column=str(raw.get("record_id_column", "record_id")),
+        record_id_column=_str({"record_id_column": "record_id", **raw}, "record_id_column", source),
         filter_bits=bits,
         thresholds=_parse_thresholds(_table(raw, "thresholds", source), source),
         min_fields_present=min_present,
@@ -202,6 +218,11 @@ def _parse_field(raw: Any, index: int, source: str) -> FieldSpec:
     name = _str(raw, "name", source, where)
     normaliser = _choice(raw, "normaliser", NORMALISERS, source, where)
     tokeniser = _choice(raw, "tokeniser", TOKENISERS, source, where)
+    if normaliser not in ALLOWED_PAIRS[tokeniser]:
+        raise SchemaError(
+            f"{source}: {where}: tokeniser {tokeniser!r} cannot use normaliser {normaliser!r}; "
+            f"it takes: {', '.join(sorted(ALLOWED_PAIRS[tokeniser]))}"
+        )
     weight = _int(
         raw.get("weight", 0 if tokeniser == "identifier" else 10),
         f"{where}.weight",
@@ -211,15 +232,21 @@ def _parse_field(raw: Any, index: int, source: str) -> FieldSpec:
     )
     if tokeniser != "identifier" and weight < 1:
         raise SchemaError(f"{source}: {where}.weight must be at least 1 for a filter field")
+    missing = _choice(raw, "missing", MISSING_RULES, source, where, default="skip")
+    if tokeniser == "identifier" and missing == "reject":
+        raise SchemaError(
+            f"{source}: {where}.missing cannot be 'reject' for an identifier: a missing or "
+            "invalid identifier is counted, never a reason to drop the record"
+        )
     return FieldSpec(
         name=name,
-        column=str(raw.get("column", name)),
+        column=_str({"column": name, **raw}, "column", source, where),
         normaliser=normaliser,
         tokeniser=tokeniser,
         weight=weight,
-        missing=_choice(raw, "missing", MISSING_RULES, source, where, default="skip"),
+        missing=missing,
         q=_int(raw.get("q", 2), f"{where}.q", source, 1, 4),
-        slot=str(raw.get("slot", name)),
+        slot=_str({"slot": name, **raw}, "slot", source, where),
         description=str(raw.get("description", "")),
     )
 

@@ -70,6 +70,19 @@ def test_any_change_changes_the_fingerprint():
         (lambda s: s.replace("weight = 10", "weight = 0"), "at least 1"),
         (lambda s: s + MINIMAL.split("\n", 3)[3], "repeated: family_name"),
         (lambda s: s.replace("[[fields]]", "[[fields"), "not valid TOML"),
+        (
+            lambda s: s.replace('"family_name"\ntokeniser', '"date"\ntokeniser'),
+            "tokeniser 'qgrams' cannot use normaliser 'date'",
+        ),
+        (lambda s: s.replace("weight = 10", 'weight = 10\ncolumn = ""'), "column must be"),
+        (lambda s: s + "\n[rules]\nmin_fields_present = 2\n", "min_fields_present"),
+        (
+            lambda s: (
+                s + '\n[[fields]]\nname = "n"\nnormaliser = "nhs_number"\n'
+                'tokeniser = "identifier"\nmissing = "reject"\n'
+            ),
+            "cannot be 'reject'",
+        ),
     ],
 )
 def test_bad_schemas_are_refused_with_the_problem_named(edit, message):
