@@ -7,7 +7,8 @@ Format ``linkage-encoded/1`` is a NumPy ``.npz`` archive (a zip of ``.npy`` arra
     0-d unicode array holding a JSON object: ``format``, ``agency``, ``schema_name``,
     ``schema_fingerprint``, ``key_check`` (hex), ``filter_bits``, ``record_count``,
     ``identifier_names`` (list) and ``report`` (the encode report: rows read, encoded,
-    rows skipped by reason, invalid identifiers, ...; counts only, never values).
+    rows skipped by reason, invalid identifiers, the first 1,000 problems as line and reason;
+    no field values but a duplicated record reference).
 ``record_ids``
     unicode array, shape (n,): the agency's opaque record references, unique.
 ``bits``
