@@ -30,6 +30,7 @@ from clkhash import clk
 from clkhash import schema as clk_schema
 
 from .metrics import Pair, pair_metrics
+from .population import RECORD_COLUMNS
 
 __all__ = [
     "CHILDREN_COLUMNS",
@@ -47,15 +48,8 @@ __all__ = [
     "time_encode_clkhash",
 ]
 
-CHILDREN_COLUMNS: tuple[str, ...] = (
-    "record_id",
-    "given_name",
-    "family_name",
-    "date_of_birth",
-    "sex",
-    "postcode",
-    "nhs_number",
-)
+# The standard children's columns, as the population generator writes them.
+CHILDREN_COLUMNS: tuple[str, ...] = RECORD_COLUMNS
 FEBRL_COLUMNS: tuple[str, ...] = (
     "given_name",
     "surname",
