@@ -173,7 +173,7 @@ def _to_columns(rows, lines, problems, width, id_at, picks, first_seen) -> Colum
     usable = rows if not bad else [rows[i] for i in good]
     by_column = list(zip(*usable, strict=True)) or [()] * width
     for column in by_column:
-        if _UNDECODABLE.search("\x00".join(column)):
+        if _has_undecodable(column):
             for k, value in enumerate(column):
                 if _UNDECODABLE.search(value):
                     bad.setdefault(good[k], "contains bytes that are not valid UTF-8")
@@ -192,6 +192,11 @@ def _to_columns(rows, lines, problems, width, id_at, picks, first_seen) -> Colum
         problems=problems,
         rows_read=rows_read,
     )
+
+
+def _has_undecodable(column: tuple[str, ...]) -> bool:
+    joined = "".join(column)
+    return not joined.isascii() and _UNDECODABLE.search(joined) is not None
 
 
 def _select(column: tuple[str, ...], keep, bad) -> list[str]:  # type: ignore[no-untyped-def]

@@ -12,10 +12,34 @@ from collections.abc import Callable, Iterable, Sequence
 import blake3
 import numpy as np
 
-__all__ = ["FieldTable", "SlotHasher"]
+__all__ = ["FieldTable", "SlotHasher", "pack_positions"]
 
 _POSITION_BYTES = 4
+_PACK_BLOCK_ROWS = 2048  # 2 MiB of bools at 1024 bits: fits in cache, amortises the loop
 MISSING = 0  # row 0 of every table is the empty filter: the value was missing or unusable
+
+
+def pack_positions(
+    owner: np.ndarray, positions: np.ndarray, n_rows: int, n_bits: int
+) -> np.ndarray:
+    """uint64 (n_rows, n_bits // 64), bytes big-endian by bit: row ``owner[t]`` has the bits
+    ``positions[t, :]`` set, for every token t.
+
+    ``owner`` is int64 (n_tokens,), non-decreasing; ``positions`` uint32 (n_tokens, weight).
+    Rows are set in a bool buffer of _PACK_BLOCK_ROWS rows that stays in cache and is packed
+    block by block (measured: 2-5x faster than ``bitwise_or.at`` on packed bytes, and than
+    OR-ing gathered per-token rows, for 6k-41k values)."""
+    out = np.empty((n_rows, n_bits // 8), dtype=np.uint8)
+    block = min(_PACK_BLOCK_ROWS, max(n_rows, 1))
+    buffer = np.zeros(block * n_bits, dtype=bool)
+    bounds = np.searchsorted(owner, np.arange(0, n_rows + block, block))
+    for first in range(0, n_rows, block):
+        rows = min(block, n_rows - first)
+        lo, hi = bounds[first // block], bounds[first // block + 1]
+        buffer[: rows * n_bits] = False
+        buffer[((owner[lo:hi] - first)[:, None] * n_bits + positions[lo:hi]).ravel()] = True
+        out[first : first + rows] = np.packbits(buffer[: rows * n_bits].reshape(rows, n_bits), 1)
+    return out.view(np.uint64)
 
 
 class SlotHasher:
@@ -36,28 +60,21 @@ class SlotHasher:
     def distinct_tokens(self) -> int:
         return len(self._ids)
 
-    def token_ids(self, tokens: Iterable[str]) -> list[int]:
-        ids = self._ids
-        out = []
-        for token in tokens:
-            tid = ids.get(token)
-            if tid is None:
-                tid = ids[token] = len(ids)
-                self._pending += blake3.blake3(token.encode(), key=self._key).digest(
-                    length=self._length
-                )
-            out.append(tid)
-        return out
-
     def ids_of(self, tokens: list[str]) -> np.ndarray:
-        """int64 ids of a flat token list, hashing each token not seen before."""
+        """int64 ids of a flat token list, hashing each token not seen before.
+
+        Distinct tokens are found with a C-level dict pass, so the Python loop runs once per
+        new distinct token, not once per occurrence."""
         ids = self._ids
-        get = ids.get
-        out = np.fromiter((get(t, -1) for t in tokens), dtype=np.int64, count=len(tokens))
-        missing = np.flatnonzero(out < 0)
-        if missing.size:
-            out[missing] = self.token_ids([tokens[i] for i in missing.tolist()])
-        return out
+        fresh = [t for t in dict.fromkeys(tokens) if t not in ids]
+        if fresh:
+            start = len(ids)
+            ids.update(zip(fresh, range(start, start + len(fresh)), strict=True))
+            key, length = self._key, self._length
+            self._pending += b"".join(
+                [blake3.blake3(t.encode(), key=key).digest(length=length) for t in fresh]
+            )
+        return np.fromiter(map(ids.__getitem__, tokens), dtype=np.int64, count=len(tokens))
 
     def positions(self) -> np.ndarray:
         """uint32 (n_tokens, weight): positions of every token seen so far."""
@@ -82,7 +99,6 @@ class FieldTable:
         self._index: dict[str, int] = {}
         self._rows = np.zeros((1, n_bits // 64), dtype=np.uint64)
         self._used = 1
-        self._token_bits = np.zeros((0, n_bits // 64), dtype=np.uint64)
         self._saturated = False
 
     @property
@@ -121,23 +137,12 @@ class FieldTable:
         if token_lists:
             self._append(token_lists)
 
-    def _token_rows(self) -> np.ndarray:
-        """uint64 (n_tokens, n_bits // 64): each slot token's bits under this field's weight."""
-        positions = self._hasher.positions()
-        done = self._token_bits.shape[0]
-        if positions.shape[0] > done:
-            fresh = positions[done:, : self._weight]
-            dense = np.zeros((fresh.shape[0], self._n_bits), dtype=bool)
-            dense[np.arange(fresh.shape[0])[:, None], fresh] = True
-            packed = np.packbits(dense, axis=1).view(np.uint64)
-            self._token_bits = np.concatenate([self._token_bits, packed])
-        return self._token_bits
-
     def _append(self, token_lists: list[tuple[str, ...]]) -> None:
         lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
         ids = self._hasher.ids_of([t for tokens in token_lists for t in tokens])
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        packed = np.bitwise_or.reduceat(self._token_rows()[ids], starts, axis=0)
+        positions = self._hasher.positions()[ids, : self._weight]
+        owner = np.repeat(np.arange(len(token_lists)), lengths)
+        packed = pack_positions(owner, positions, len(token_lists), self._n_bits)
         needed = self._used + len(token_lists)
         if needed > self._rows.shape[0]:
             grown = np.zeros(

@@ -23,6 +23,7 @@ Tokenisers (named in the schema):
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import re
 import unicodedata
 from collections.abc import Callable
@@ -131,8 +132,8 @@ def date_parts(raw: str, reference_year: int | None = None) -> tuple[int, int, i
     return None if date is None else (date.year, date.month, date.day)
 
 
-def _date_tokens(raw: str) -> tuple[str, ...] | None:
-    parts = date_parts(raw)
+def _date_tokens(raw: str, reference_year: int) -> tuple[str, ...] | None:
+    parts = date_parts(raw, reference_year)
     if parts is None:
         return None
     year, month, day = parts
@@ -184,7 +185,8 @@ def field_tokeniser(spec: FieldSpec) -> Tokeniser:
         part_fn, q = _PART_NORMALISERS[spec.normaliser], spec.q
         return lambda raw: qgrams(part_fn(raw), q) or None
     if spec.tokeniser == "date_parts":
-        return _date_tokens
+        # Two-digit years are read relative to the year the run starts in, asked once per run.
+        return functools.partial(_date_tokens, reference_year=_dt.date.today().year)
     if spec.tokeniser == "postcode":
         return _postcode_tokens
     if spec.tokeniser == "exact":
