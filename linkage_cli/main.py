@@ -13,19 +13,39 @@ import click
 
 from clients.cli import encode, keygen, schema
 from clients.encoding.errors import EncodingError
+from linkage_service.audit.cli import audit
+from linkage_service.audit.errors import AuditError
 from linkage_service.cli import link
 from linkage_service.core.errors import CoreError
+from linkage_service.security.cli import certs
+from linkage_service.security.errors import SecurityError
+from linkage_service.service.errors import ServiceError
+from linkage_service.store.errors import StoreError
 from linkage_service.wire.errors import WireError
 
 __all__ = ["main"]
 
-PROJECT_ERRORS = (EncodingError, WireError, CoreError)
+PROJECT_ERRORS = (
+    EncodingError,
+    WireError,
+    CoreError,
+    AuditError,
+    SecurityError,
+    ServiceError,
+    StoreError,
+)
 
 
 class _ProjectGroup(click.Group):
     # Loaded on first use: they pull in pandas and the benchmark code, which plain encoding and
     # linking never need (halves the command's start-up time).
-    lazy = {"bench": "benchmarks.cli:bench", "demo": "linkage_cli.demo:demo"}
+    lazy = {
+        "bench": "benchmarks.cli:bench",
+        "demo": "linkage_cli.demo:demo",
+        "serve": "linkage_service.service.cli:serve",
+        "submit": "clients.service_cli:submit",
+        "alerts": "clients.service_cli:alerts",
+    }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *self.lazy])
@@ -61,3 +81,8 @@ main.add_command(keygen)
 main.add_command(schema)
 main.add_command(encode)
 main.add_command(link)
+main.add_command(audit)
+main.add_command(certs)
+
+if __name__ == "__main__":
+    main()

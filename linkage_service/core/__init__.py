@@ -11,6 +11,7 @@ from .dice import dice_candidates, dice_scores
 from .errors import BitLengthError, CoreError, ThresholdError
 from .linking import AgencyRecords, PairLinks, duplicate_entities, link_agencies, match_clusters
 from .solving import greedy_one_to_one
+from .standing import RegionUpdate, StandingIndex, StandingLinks
 
 __all__ = [
     "MATCH",
@@ -24,6 +25,9 @@ __all__ = [
     "CoreError",
     "DecisionRule",
     "PairLinks",
+    "RegionUpdate",
+    "StandingIndex",
+    "StandingLinks",
     "ThresholdError",
     "connected_clusters",
     "decide",

@@ -1,0 +1,73 @@
+"""Links of the standing index as a structure of arrays, and solving one region offline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .decisions import DecisionRule
+from .linking import AgencyRecords, link_agencies
+
+__all__ = ["StandingLinks", "merged_links", "no_links", "region_links"]
+
+
+@dataclass(frozen=True, eq=False)
+class StandingLinks:
+    """Links as a structure of arrays, each of shape (m,), sorted by (key_a, key_b).
+
+    Attributes:
+        key_a, key_b: int64 record keys, ``key_a < key_b``; the two records belong to different
+            agencies.
+        decision: int8, ``MATCH`` or ``POSSIBLE`` (after promotion of corroborated links).
+        score: float64 Dice of the pair.
+    """
+
+    key_a: np.ndarray
+    key_b: np.ndarray
+    decision: np.ndarray
+    score: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.key_a.shape[0])
+
+
+def no_links() -> StandingLinks:
+    """No links, with the documented dtypes."""
+    empty = np.zeros(0, np.int64)
+    return StandingLinks(empty, empty, np.zeros(0, np.int8), np.zeros(0, np.float64))
+
+
+def region_links(
+    records: Sequence[AgencyRecords],
+    nodes: Sequence[np.ndarray],
+    rule: DecisionRule,
+    threads: int | None,
+) -> StandingLinks:
+    """``link_agencies`` on the agencies' ``records`` (canonical order, at least two), whose
+    rows are the ascending ids ``nodes[i]``; links between ids, a < b, sorted by (a, b)."""
+    pairs = link_agencies(records, rule, threads=threads)
+    a = np.concatenate([np.zeros(0, np.int64)] + [nodes[p.a][p.left] for p in pairs])
+    b = np.concatenate([np.zeros(0, np.int64)] + [nodes[p.b][p.right] for p in pairs])
+    decision = np.concatenate([np.zeros(0, np.int8)] + [p.decisions for p in pairs])
+    score = np.concatenate([np.zeros(0, np.float64)] + [p.scores for p in pairs])
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    order = np.lexsort((hi, lo))
+    return StandingLinks(lo[order], hi[order], decision[order], score[order])
+
+
+def merged_links(parts: list[StandingLinks], keys: np.ndarray) -> StandingLinks:
+    """``parts`` (links between node ids) as one set of links between ``keys[id]``, sorted by
+    (key_a, key_b)."""
+    if not parts:
+        return no_links()
+    a = np.concatenate([p.key_a for p in parts])
+    b = np.concatenate([p.key_b for p in parts])
+    order = np.lexsort((b, a))
+    return StandingLinks(
+        keys[a[order]],
+        keys[b[order]],
+        np.concatenate([p.decision for p in parts])[order],
+        np.concatenate([p.score for p in parts])[order],
+    )

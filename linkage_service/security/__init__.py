@@ -1,0 +1,1 @@
+"""Transport security: a local certificate authority for mutual TLS, and loading TLS files."""

@@ -1,0 +1,149 @@
+"""The matcher: committed work (batches, withdrawals) -> standing index -> alerts, in order.
+
+One background thread takes the store's pending work in commit order. Each piece is applied to
+the in-memory :class:`~linkage_service.core.standing.StandingIndex`, the re-solved region's
+clusters become alert versions (:mod:`linkage_service.notifications`), and the region's links,
+component labels, the alerts and "done" are committed in one transaction. A crash between a
+batch's receipt and that transaction loses nothing: on start the index is rebuilt from the
+work already done and the pending work is done again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+
+import numpy as np
+
+from linkage_service import notifications as release
+from linkage_service.core.bitmatrix import from_packed
+from linkage_service.core.decisions import DecisionRule
+from linkage_service.core.standing import RegionUpdate, StandingIndex
+from linkage_service.store.base import Store
+from linkage_service.wire.schema import LinkageSchema
+
+from .servicers import AlertBell
+
+__all__ = ["MATCHER_ACTOR", "Matcher", "rule_of"]
+
+log = logging.getLogger(__name__)
+MATCHER_ACTOR = "matcher"
+
+
+def rule_of(schema: LinkageSchema) -> DecisionRule:
+    t = schema.thresholds
+    return DecisionRule(t.match, t.possible, t.identifier_floor, t.duplicate)
+
+
+class Matcher:
+    def __init__(
+        self, store: Store, schema: LinkageSchema, bell: AlertBell, threads: int | None
+    ) -> None:
+        self._store, self._bell = store, bell
+        self._index = StandingIndex(
+            schema.filter_bits, len(schema.identifier_fields), rule_of(schema), threads
+        )
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="matcher", daemon=True)
+        self._idle = threading.Event()
+        self.failure: BaseException | None = None
+
+    @property
+    def record_count(self) -> int:
+        return self._index.n_active
+
+    def rebuild(self) -> None:
+        """Load the records whose matching is done, their components and links."""
+        pending = self._store.pending_work()
+        skip = {b for _, kind, b, _ in pending if kind == "batch" and b is not None}
+        withdrawn = sorted(
+            {k for _, kind, _, keys in pending if kind == "withdrawal" for k in keys}
+        )
+        records = self._store.restorable_records(skip, withdrawn)
+        labels = self._store.component_labels(records.keys)
+        self._index.restore(
+            records.agencies,
+            records.keys,
+            from_packed(records.bits, self._index.n_bits),
+            records.identifiers,
+            labels,
+            self._store.links(),
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+        self.poke()
+
+    def poke(self) -> None:
+        self._idle.clear()
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """True once all committed work is matched (for tests, demos and benchmarks)."""
+        return self._idle.wait(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait()
+            self._wake.clear()
+            try:
+                while self._step() and not self._stop.is_set():
+                    pass
+            except Exception as e:  # keep the failure visible; the work stays pending
+                log.exception("matching failed; the work stays pending until restart")
+                self.failure = e
+                return
+            if not self._wake.is_set():
+                self._idle.set()
+
+    def _step(self) -> bool:
+        pending = self._store.pending_work()
+        if not pending:
+            return False
+        for seq, kind, batch_id, keys in pending:
+            if self._stop.is_set():
+                return False
+            update = self._apply(kind, batch_id, keys)
+            self._finish(seq, update)
+        return True
+
+    def _apply(self, kind: str, batch_id: int | None, keys: list[int]) -> RegionUpdate:
+        if kind == "withdrawal":
+            return self._index.withdraw(np.array(keys, dtype=np.int64))
+        records = self._store.active_records(batch_id)
+        agency = records.agencies[0] if records.n else "?"
+        return self._index.add(
+            agency, records.keys, from_packed(records.bits, self._index.n_bits), records.identifiers
+        )
+
+    def _finish(self, seq: int, update: RegionUpdate) -> None:
+        links = update.links
+        names = self._index.agencies
+        agency_of = {int(k): names[int(g)] for k, g in zip(update.keys, update.agency, strict=True)}
+        clusters = release.clusters_of(links.key_a, links.key_b, links.decision, agency_of)
+        touched = np.concatenate([update.keys, update.removed]).tolist()
+        existing = self._store.open_alerts_touching(touched)
+        refs = self._store.refs_of(
+            [k for c in clusters for k in c.keys] + [k for a in existing for k in a.keys]
+        )
+        counter = iter(range(self._store.next_alert_number(), 1 << 62))
+        versions = release.alert_changes(
+            clusters, existing, refs, lambda: next(counter), datetime.now(UTC)
+        )
+        self._store.finish_work(
+            seq,
+            touched,
+            (links.key_a, links.key_b, links.decision, links.score),
+            (update.keys, self._index.component_labels(update.keys)),
+            versions,
+            MATCHER_ACTOR,
+        )
+        if versions:
+            self._bell.ring()

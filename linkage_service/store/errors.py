@@ -1,0 +1,5 @@
+"""Errors of the durable store; foreign (sqlite3, OS) errors are wrapped once, here."""
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or used; the message names the data directory or problem."""
