@@ -367,7 +367,7 @@ class StandingIndex:
         """``link_agencies`` on the region's records (node ids, ascending); node-level links
         sorted by (node_a, node_b), node_a < node_b."""
         agency = self._nodes.column("agency")[region]
-        present = np.unique(agency).tolist()[::-1]
+        present = np.unique(agency).tolist()
         if len(present) < 2:
             return no_links()
         groups = [region[agency == g] for g in present]

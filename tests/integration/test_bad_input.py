@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sqlite3
 
 import grpc
@@ -44,12 +43,15 @@ def _chunks(batch, start=0, stop=None, **changes):
     return pb.SubmitBatchRequest(chunk=pb.BatchChunk(**fields))
 
 
-def _with(batch, bits=None, refs=None):
-    return dataclasses.replace(
-        batch,
-        bits=batch.bits if bits is None else bits,
-        record_ids=batch.record_ids if refs is None else np.array(refs),
-    )
+def _raw(batch, bits=None, refs=None):
+    """Header and one chunk with the given bits / references (bypassing file checks)."""
+    chunk = _chunks(batch)
+    if bits is not None:
+        chunk.chunk.bits = bits.tobytes()
+    if refs is not None:
+        del chunk.chunk.record_refs[:]
+        chunk.chunk.record_refs.extend(refs)
+    return [_header(batch), chunk]
 
 
 def _cases(batch):
@@ -94,17 +96,17 @@ def _cases(batch):
         "empty batch": ([_header(batch, record_count=0)], Code.INVALID_ARGUMENT, "empty"),
         "no header": ([_chunks(batch)], Code.INVALID_ARGUMENT, "BatchHeader"),
         "duplicate refs": (
-            list(batch_requests(_with(batch, refs=dup_refs), "k")),
+            _raw(batch, refs=dup_refs),
             Code.INVALID_ARGUMENT,
             "more than once",
         ),
         "ref too long": (
-            list(batch_requests(_with(batch, refs=long_refs), "k")),
+            _raw(batch, refs=long_refs),
             Code.INVALID_ARGUMENT,
             "printable",
         ),
         "all-ones record": (
-            list(batch_requests(_with(batch, bits=ones), "k")),
+            _raw(batch, bits=ones),
             Code.INVALID_ARGUMENT,
             "plausible",
         ),
@@ -134,8 +136,8 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES)
 def test_bad_batch_is_refused_and_changes_nothing(start_server, channel, population_batches, case):
-    server = start_server()
     batch = population_batches["police"]
+    server = start_server(key_check=batch.key_check)
     requests, code, words = _cases(batch)[case]
     stub = rpc.AgencyServiceStub(channel(server.port, "police"))
     with pytest.raises(grpc.RpcError) as e:
@@ -173,3 +175,17 @@ def test_references_already_held_are_rejected_in_the_receipt(
     assert again.accepted == 0 and len(again.rejected) == batch.record_count
     assert "already held" in again.rejected[0].reason
     assert server.store.active_records().n == batch.record_count
+
+
+def test_the_first_batch_pins_the_key_check_when_none_is_configured(
+    start_server, channel, population_batches
+):
+    server = start_server()
+    health, police = population_batches["health"], population_batches["police"]
+    rpc.AgencyServiceStub(channel(server.port, "health")).SubmitBatch(batch_requests(health, "a"))
+    stub = rpc.AgencyServiceStub(channel(server.port, "police"))
+    with pytest.raises(grpc.RpcError) as e:
+        stub.SubmitBatch(iter([_header(police, key_check="ab" * 8), _chunks(police)]))
+    assert e.value.code() == Code.FAILED_PRECONDITION
+    assert health.key_check in e.value.details()
+    assert server.store.meta("key_check") == health.key_check
