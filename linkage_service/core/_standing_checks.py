@@ -66,20 +66,21 @@ def checked_records(
 
 
 def check_saved_state(
-    agencies: Sequence[str],
+    names: Sequence[str],
     keys: np.ndarray,
     labels: np.ndarray,
     links: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    n_named: int,
 ) -> np.ndarray:
-    """Labels int64 (n,) of a state to restore, after checking there is one agency name and one
-    label per record and that every link joins two of the records with the same label."""
+    """Labels int64 (n,) of a state to restore, after checking that the first ``n_named`` of
+    ``names`` (the records' agencies; the rest: the saved order) are one per record, every name
+    is a non-empty str, there is one label per record and every link joins two of the records
+    with the same label."""
     labels = as_keys(labels, "labels")
-    if len(agencies) != keys.size or labels.size != keys.size:
-        raise CoreError(
-            f"{keys.size} records but {len(agencies)} agencies and {labels.size} labels"
-        )
-    if not all(isinstance(a, str) and a for a in agencies):
-        raise CoreError("every restored record needs a non-empty agency name")
+    if n_named != keys.size or labels.size != keys.size:
+        raise CoreError(f"{keys.size} records but {n_named} agencies and {labels.size} labels")
+    if not all(isinstance(a, str) and a for a in names):
+        raise CoreError("agency names must be non-empty str")
     if len(links) != 4 or len({np.shape(col) for col in links}) != 1:
         raise CoreError("links must be four arrays of one shape: key_a, key_b, decision, score")
     ends = [as_keys(links[0], "key_a"), as_keys(links[1], "key_b")]

@@ -195,15 +195,21 @@ class StandingIndex:
         identifiers: np.ndarray,
         labels: np.ndarray,
         links: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        agency_order: Sequence[str] = (),
     ) -> None:
         """Load saved state into an empty index without solving: the active records in key
-        order (``agencies`` one name per record), their ``component_labels`` and the arrays of
-        ``links()`` (key_a, key_b, decision, score). Agencies get the order of first appearance
-        among these records: the original one unless an agency's first records were withdrawn."""
+        order (``agencies`` one name per record), their ``component_labels``, the arrays of
+        ``links()`` (key_a, key_b, decision, score) and the saved ``agencies`` property as
+        ``agency_order``. Without it (or for names missing from it) agencies are ordered by
+        first appearance among the records, which differs from the original order when an
+        agency's first records were withdrawn (that order matters only for pairs exactly at a
+        threshold: module docstring)."""
         if self._nodes.n:
             raise CoreError("restore needs an empty index")
         keys, ids = self._checked(keys, matrix, identifiers)
-        labels = check_saved_state(agencies, keys, labels, links)
+        labels = check_saved_state([*agencies, *agency_order], keys, labels, links, len(agencies))
+        for name in agency_order:
+            self._agency_index(name)
         codes = np.array([self._agency_index(a) for a in agencies], np.int64)
         nodes, id_u, id_v, _ = self._register(codes, keys, matrix, ids)
         _, group = np.unique(labels, return_inverse=True)

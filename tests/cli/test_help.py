@@ -23,6 +23,17 @@ COMMANDS = [
     ["bench", "encode"],
     ["bench", "accuracy"],
     ["bench", "population"],
+    ["serve"],
+    ["submit"],
+    ["alerts"],
+    ["alerts", "watch"],
+    ["alerts", "list"],
+    ["certs"],
+    ["certs", "init"],
+    ["certs", "issue"],
+    ["audit"],
+    ["audit", "verify"],
+    ["audit", "export"],
 ]
 
 

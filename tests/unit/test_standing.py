@@ -286,6 +286,22 @@ def test_restore_then_continue_equals_never_stopping(seed, n_agencies):
     replay.check()
 
 
+def test_restore_without_the_saved_order_orders_agencies_by_first_record():
+    none = np.zeros(2, np.uint64)
+    records = [Record(a, _bits(range(0, 20)), none) for a in ("b", "a", "b")]
+    index = new_index()
+    index.restore(
+        [r.agency for r in records],
+        np.array([3, 4, 5]),
+        from_packed(np.stack([r.packed for r in records]), N_BITS),
+        np.zeros((3, 2), np.uint64),
+        np.array([3, 3, 3]),
+        _no_saved_links(),
+    )
+    assert index.agencies == ("b", "a") and index.agency_of(np.array([4])).tolist() == [1]
+    assert len(index.links()) == 0  # restored as saved, not solved
+
+
 def _restored(replay: Replay) -> StandingIndex:
     keys = np.array(sorted(replay.active), np.int64)
     records = [replay.records[k] for k in keys.tolist()]
@@ -299,10 +315,9 @@ def _restored(replay: Replay) -> StandingIndex:
         np.stack([r.ids for r in records]).astype(np.uint64),
         labels,
         (saved.key_a, saved.key_b, saved.decision, saved.score),
+        agency_order=replay.index.agencies,
     )
-    first_seen = list(dict.fromkeys(r.agency for r in records))
-    assert index.agencies == tuple(first_seen)
-    replay.order = first_seen  # agencies without active records join again when they next add
+    assert index.agencies == replay.index.agencies
     again = index.component_labels(keys)  # the same partition, perhaps other label values
     pairs = np.unique(np.stack([labels, again]), axis=1).shape[1]
     assert pairs == np.unique(labels).size == np.unique(again).size
@@ -503,6 +518,10 @@ def test_errors_name_the_problem():
             *_batch(2),
             np.array([1, 1]),
             (np.array([1]), np.array([3]), np.array([MATCH], np.int8), np.array([1.0])),
+        )
+    with pytest.raises(CoreError, match="non-empty str"):
+        new_index().restore(
+            ["a"], np.array([1]), *_batch(1), np.array([1]), _no_saved_links(), [""]
         )
     with pytest.raises(BitLengthError):
         StandingIndex(100, 1, RULE)
