@@ -100,6 +100,13 @@ def _open_store(config: ServiceConfig) -> tuple[Store, Expected, _KeyCheckPin]:
     return store, Expected(schema, pin.value, config.limits), pin
 
 
+def _actor(name: str) -> str:
+    """A caller's name as the audit log can hold it (printable, at most 200 characters): a
+    certificate or, in plain-text mode, metadata may carry anything."""
+    cleaned = "".join(c if c.isprintable() else "?" for c in name)[:200]
+    return cleaned or "?"
+
+
 def _credentials(config: ServiceConfig) -> grpc.ServerCredentials | None:
     if config.insecure:
         return None
@@ -122,10 +129,10 @@ def create_server(config: ServiceConfig) -> LinkageServer:
     rebuild_seconds = time.perf_counter() - started
 
     def record(caller: Caller, action: str, detail: dict[str, object]) -> None:
-        store.audit(str(caller), action, detail)
+        store.audit(_actor(str(caller)), action, detail)
 
     def record_denial(rpc_name: str, who: str, reason: str) -> None:
-        store.audit(who, "call denied", {"rpc": rpc_name, "reason": reason})
+        store.audit(_actor(who), "call denied", {"rpc": rpc_name, "reason": reason})
 
     def current() -> Expected:
         return Expected(expected.schema, pin.value, expected.limits)

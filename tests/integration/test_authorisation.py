@@ -119,3 +119,21 @@ def test_plain_text_is_refused_by_a_tls_server(start_server):
         rpc.CoordinatorServiceStub(channel).ListAlerts(pb.ListAlertsRequest(), timeout=5)
     assert e.value.code() == grpc.StatusCode.UNAVAILABLE
     channel.close()
+
+
+def test_plain_text_mode_names_callers_by_metadata_and_refuses_the_nameless(start_server):
+    from clients.client import Identity, connect
+
+    server = start_server(insecure=True, tls=None)
+    named = connect(f"127.0.0.1:{server.port}", Identity(insecure_name="mash-1"))
+    assert rpc.CoordinatorServiceStub(named).ListAlerts(pb.ListAlertsRequest()).alerts == []
+    named.close()
+    nameless = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    with pytest.raises(grpc.RpcError) as e:
+        rpc.CoordinatorServiceStub(nameless).ListAlerts(pb.ListAlertsRequest(), timeout=5)
+    assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "x-linkage-caller" in e.value.details()
+    nameless.close()
+    assert ("call denied", "?") in _audit_actions(server) or any(
+        action == "call denied" for action, _ in _audit_actions(server)
+    )
