@@ -153,10 +153,13 @@ def _latest(watch: _Watch) -> dict[str, pb.Alert]:
     return latest
 
 
-def _alert_pairs(alerts: list[pb.Alert]) -> list[tuple[str, str, str, str]]:
+def _alert_pairs(alerts: list[pb.Alert], match_only: bool) -> list[tuple[str, str, str, str]]:
+    """Cross-agency pairs the alerts assert: every two records of one alert (with
+    ``match_only``, two records that both have an automatic link)."""
     pairs = []
     for alert in alerts:
-        for x, y in combinations(alert.records, 2):
+        records = [r for r in alert.records if r.band == pb.BAND_MATCH or not match_only]
+        for x, y in combinations(records, 2):
             if x.agency != y.agency:
                 pairs.append((x.agency, x.record_ref, y.agency, y.record_ref))
     return pairs
@@ -193,12 +196,15 @@ def _report(console, rows, watch, truth, encode_s, status, out_dir) -> None:  # 
     console.print(table)
     latest = list(_latest(watch).values())
     open_alerts = [a for a in latest if a.state == pb.OPEN]
-    matched = [a for a in open_alerts if a.band == pb.BAND_MATCH]
+    with_match = [a for a in open_alerts if any(r.band == pb.BAND_MATCH for r in a.records)]
     quality = Table(title="What the coordinator saw, against the ground truth (cross-agency pairs)")
-    for column in ("alerts", "count", "pairs", "precision", "recall", "F1"):
+    for column in ("records linked", "alerts", "pairs", "precision", "recall", "F1"):
         quality.add_column(column, justify="right")
-    for label, chosen in (("match band", matched), ("match + possible", open_alerts)):
-        m = pair_metrics(_alert_pairs(chosen), truth)
+    for label, chosen, only in (
+        ("automatically (match)", with_match, True),
+        ("incl. for review (possible)", open_alerts, False),
+    ):
+        m = pair_metrics(_alert_pairs(chosen, only), truth)
         quality.add_row(
             label,
             f"{len(chosen):,}",

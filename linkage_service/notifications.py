@@ -5,7 +5,8 @@
 * Coordinators get **alerts**, one per child cluster that spans two or more agencies: alert id
   and version, the agencies and their opaque record references, whether an agency holds the
   child twice, the band (``match`` when every link is automatic, ``possible`` when a person
-  should review one), and times. Never scores, bits, identifier tokens, or counts of any
+  should review one), each record's own band (``match`` when it has an automatic link inside
+  the cluster), and times. Never scores, bits, identifier tokens, or counts of any
   agency's records.
 
 Alerts follow clusters as batches arrive and records are withdrawn: a new cross-agency link
@@ -34,10 +35,12 @@ ALERT_PREFIX = "A-"
 
 @dataclass(frozen=True)
 class Cluster:
-    """Linked records of one child: ``keys`` sorted; ``band`` match or possible."""
+    """Linked records of one child: ``keys`` sorted; ``band`` match or possible;
+    ``matched`` the keys (sorted) that have a MATCH link inside the cluster."""
 
     keys: tuple[int, ...]
     band: str
+    matched: tuple[int, ...] = ()
 
 
 def clusters_of(
@@ -55,7 +58,8 @@ def clusters_of(
             continue
         # match components lie inside link components: one covering every key connects them
         single = len(by_match.get(keys[0], ())) == len(keys)
-        out.append(Cluster(tuple(sorted(keys)), "match" if single else "possible"))
+        matched = tuple(sorted(k for k in keys if k in by_match))
+        out.append(Cluster(tuple(sorted(keys)), "match" if single else "possible", matched))
     return out
 
 
@@ -84,9 +88,15 @@ def _view(cluster: Cluster, refs: Mapping[int, tuple[str, str]]) -> tuple[AlertR
     per_agency: dict[str, int] = {}
     for k in cluster.keys:
         per_agency[refs[k][0]] = per_agency.get(refs[k][0], 0) + 1
+    matched = set(cluster.matched) if cluster.band == "possible" else set(cluster.keys)
     return tuple(
         sorted(
-            AlertRecordView(refs[k][0], refs[k][1], per_agency[refs[k][0]] > 1)
+            AlertRecordView(
+                refs[k][0],
+                refs[k][1],
+                per_agency[refs[k][0]] > 1,
+                "match" if k in matched else "possible",
+            )
             for k in cluster.keys
         )
     )
@@ -182,7 +192,9 @@ def coordinator_alert(alert: AlertVersion) -> pb.Alert:
         band=_BANDS[alert.band],
         agencies=list(alert.agencies),
         records=[
-            pb.AlertRecord(agency=r.agency, record_ref=r.ref, duplicate=r.duplicate)
+            pb.AlertRecord(
+                agency=r.agency, record_ref=r.ref, duplicate=r.duplicate, band=_BANDS[r.band]
+            )
             for r in alert.records
         ],
         opened_at=_timestamp(alert.opened_at),

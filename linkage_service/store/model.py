@@ -81,6 +81,7 @@ class AlertRecordView:
     agency: str
     ref: str
     duplicate: bool
+    band: str = "match"
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,29 @@ def _connected(members, edges) -> bool:
     return seen == set(members)
 
 
+def _offline_matched_records(batches) -> set[tuple[str, str]]:
+    links = link_agencies(
+        [as_agency_records(b) for b in batches], rule_of(load_schema("children-v1"))
+    )
+    out = set()
+    for p in links:
+        a, b = batches[p.a], batches[p.b]
+        for i, j, d in zip(p.left.tolist(), p.right.tolist(), p.decisions.tolist(), strict=True):
+            if d == MATCH:
+                out |= {(a.agency, str(a.record_ids[i])), (b.agency, str(b.record_ids[j]))}
+    return out
+
+
+def _records_flagged_match(channel) -> set[tuple[str, str]]:
+    page = rpc.CoordinatorServiceStub(channel).ListAlerts(
+        pb.ListAlertsRequest(state=pb.OPEN, page_size=1000)
+    )
+    assert not page.next_page_token
+    return {
+        (r.agency, r.record_ref) for a in page.alerts for r in a.records if r.band == pb.BAND_MATCH
+    }
+
+
 def _current_alerts(channel) -> dict[frozenset, str]:
     stub = rpc.CoordinatorServiceStub(channel)
     out, token = {}, ""
@@ -113,6 +136,7 @@ def test_alerts_equal_the_offline_linkage_and_resume_exactly(
     expected = _offline_clusters(batches)
     assert len(expected) > 100
     assert _current_alerts(coordinator) == expected
+    assert _records_flagged_match(coordinator) == _offline_matched_records(batches)
     stream.cancel()
     reader.join(5)
     cursors = [e.cursor for e in watched]

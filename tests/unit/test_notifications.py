@@ -38,7 +38,17 @@ def _numbers(start=1):
 def test_clusters_span_agencies_and_take_the_weakest_band():
     a, b, d = _links((1, 2, MATCH), (2, 3, POSSIBLE), (5, 6, MATCH))
     clusters = clusters_of(a, b, d, AGENCY)
-    assert clusters == [Cluster((1, 2, 3), "possible"), Cluster((5, 6), "match")]
+    assert clusters == [Cluster((1, 2, 3), "possible", (1, 2)), Cluster((5, 6), "match", (5, 6))]
+
+
+def test_each_record_carries_its_own_band():
+    cluster = Cluster((1, 2, 3), "possible", (1, 2))
+    alert = alert_changes([cluster], [], REFS, _numbers(), T0)[0]
+    assert {r.ref: r.band for r in alert.records} == {
+        "r1": "match",
+        "r2": "match",
+        "r3": "possible",
+    }
 
 
 def test_same_agency_only_is_not_an_alert():
@@ -95,6 +105,7 @@ def test_what_leaves_carries_no_scores_keys_or_counts():
         "agency",
         "record_ref",
         "duplicate",
+        "band",
     }
     assert list(message.agencies) == ["health", "police"]
     receipt = agency_receipt(Receipt(7, "police", "k", 10, (("x", "why"),), T0))

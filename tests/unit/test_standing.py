@@ -57,12 +57,14 @@ class Replay:
         self.records.update(zip(keys, recs, strict=True))
         self.active.update(keys)
         self._apply(update)
+        assert set(keys) <= set(update.keys.tolist()) and update.removed.size == 0
         return update
 
     def withdraw(self, keys: list[int]) -> RegionUpdate:
         update = self.index.withdraw(np.array(keys, dtype=np.int64))
         self.active.difference_update(keys)
         self._apply(update)
+        assert update.removed.tolist() == sorted(keys)
         return update
 
     def _apply(self, update: RegionUpdate) -> None:

@@ -356,20 +356,26 @@ class AlertRecord(_message.Message):
     AGENCY_FIELD_NUMBER: _builtins.int
     RECORD_REF_FIELD_NUMBER: _builtins.int
     DUPLICATE_FIELD_NUMBER: _builtins.int
+    BAND_FIELD_NUMBER: _builtins.int
     agency: _builtins.str
     record_ref: _builtins.str
     duplicate: _builtins.bool
     """The agency holds this child under more than one record."""
+    band: Global___Band.ValueType
+    """BAND_MATCH: the record has an automatic match link inside the cluster; BAND_POSSIBLE: it
+    joins the cluster only through links a person should review.
+    """
     def __init__(
         self,
         *,
         agency: _builtins.str = ...,
         record_ref: _builtins.str = ...,
         duplicate: _builtins.bool = ...,
+        band: Global___Band.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency", b"agency", "duplicate", b"duplicate", "record_ref", b"record_ref"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency", b"agency", "band", b"band", "duplicate", b"duplicate", "record_ref", b"record_ref"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
