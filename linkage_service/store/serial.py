@@ -56,7 +56,8 @@ def alert_from_json(text: str, cursor: int = 0) -> AlertVersion:
         band=d["band"],
         agencies=tuple(d["agencies"]),
         records=tuple(
-            AlertRecordView(r["agency"], r["ref"], bool(r["duplicate"]), r.get("band", "match")) for r in d["records"]
+            AlertRecordView(r["agency"], r["ref"], bool(r["duplicate"]), r.get("band", "match"))
+            for r in d["records"]
         ),
         keys=tuple(int(k) for k in d["keys"]),
         opened_at=datetime.fromisoformat(d["opened_at"]),
