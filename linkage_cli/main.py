@@ -13,11 +13,9 @@ import click
 
 from clients.cli import encode, keygen, schema
 from clients.encoding.errors import EncodingError
-from linkage_service.audit.cli import audit
 from linkage_service.audit.errors import AuditError
 from linkage_service.cli import link
 from linkage_service.core.errors import CoreError
-from linkage_service.security.cli import certs
 from linkage_service.security.errors import SecurityError
 from linkage_service.service.errors import ServiceError
 from linkage_service.store.errors import StoreError
@@ -45,6 +43,8 @@ class _ProjectGroup(click.Group):
         "serve": "linkage_service.service.cli:serve",
         "submit": "clients.service_cli:submit",
         "alerts": "clients.service_cli:alerts",
+        "certs": "linkage_service.security.cli:certs",
+        "audit": "linkage_service.audit.cli:audit",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -81,8 +81,6 @@ main.add_command(keygen)
 main.add_command(schema)
 main.add_command(encode)
 main.add_command(link)
-main.add_command(audit)
-main.add_command(certs)
 
 if __name__ == "__main__":
     main()

@@ -17,7 +17,7 @@ agencies closes its alert. A version is released only when what a coordinator se
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -108,9 +108,12 @@ def alert_changes(
     refs: Mapping[int, tuple[str, str]],
     next_number: Callable[[], int],
     now: datetime,
+    removed: Collection[int] = (),
 ) -> list[AlertVersion]:
     """The alert versions to release for a re-solved region, given its clusters and the open
-    alerts that held any of its records."""
+    alerts that held any of its records. ``removed`` (withdrawn keys) are left out of closing
+    and merging versions too: a withdrawn reference is not sent to coordinators again."""
+    gone = {refs[k] for k in removed if k in refs}
     by_key = {k: a for a in existing for k in a.keys}
     claimed: set[str] = set()
     out: list[AlertVersion] = []
@@ -147,19 +150,22 @@ def alert_changes(
                     now,
                 )
             )
-        out.extend(_ended(a, "merged", now, primary.alert_id) for a in others)
-    out.extend(_ended(a, "closed", now) for a in existing if a.alert_id not in claimed)
+        out.extend(_ended(a, "merged", now, gone, primary.alert_id) for a in others)
+    out.extend(_ended(a, "closed", now, gone) for a in existing if a.alert_id not in claimed)
     return out
 
 
-def _ended(alert: AlertVersion, state: str, now: datetime, into: str = "") -> AlertVersion:
+def _ended(
+    alert: AlertVersion, state: str, now: datetime, gone: set[tuple[str, str]], into: str = ""
+) -> AlertVersion:
+    records = tuple(r for r in alert.records if (r.agency, r.ref) not in gone)
     return AlertVersion(
         alert.alert_id,
         alert.version + 1,
         state,
         alert.band,
-        alert.agencies,
-        alert.records,
+        tuple(sorted({r.agency for r in records})),
+        records,
         alert.keys,
         alert.opened_at,
         now,

@@ -21,7 +21,7 @@ Example (every key)::
     "ops" = "admin"
 
     [limits]
-    max_batch_records = 1000000
+    max_batch_records = 500000
     max_message_bytes = 16777216
     max_ref_chars = 128
 
@@ -67,7 +67,7 @@ class TlsPaths:
 
 @dataclass(frozen=True)
 class Limits:
-    max_batch_records: int = 1_000_000
+    max_batch_records: int = 500_000
     max_message_bytes: int = 16 * 1024 * 1024
     max_ref_chars: int = 128
 
@@ -125,8 +125,12 @@ def load_config(path: Path, insecure_flag: bool = False) -> ServiceConfig:
         raise ConfigError(f"config {path}: unknown keys {', '.join(unknown)}")
     base = path.resolve().parent
     insecure = bool(raw.get("insecure", False))
-    if insecure and not insecure_flag:
-        raise ConfigError(f"config {path} asks for plain-text transport: pass --insecure too")
+    if insecure != insecure_flag:
+        raise ConfigError(
+            f"config {path} asks for plain-text transport: pass --insecure too"
+            if insecure
+            else f"--insecure needs insecure = true in {path} (a TLS config is never downgraded)"
+        )
     return ServiceConfig(
         listen=str(raw.get("listen", "127.0.0.1:50051")),
         data_dir=base / str(raw.get("data_dir", "data")),
@@ -134,7 +138,7 @@ def load_config(path: Path, insecure_flag: bool = False) -> ServiceConfig:
         tls=_tls(raw.get("tls"), base, path),
         callers={str(k): str(v) for k, v in _table(raw, "callers", path).items()},
         key_check=raw.get("key_check"),
-        insecure=insecure or insecure_flag,
+        insecure=insecure,
         grace_seconds=float(raw.get("grace_seconds", 10.0)),
         limits=_limits(_table(raw, "limits", path), path),
         threads=_table(raw, "matching", path).get("threads"),

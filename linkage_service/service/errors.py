@@ -1,45 +1,60 @@
-"""The service's errors. Each carries the gRPC status it maps to (see :mod:`.status`)."""
+"""The service's errors. Each names the gRPC status it maps to; :attr:`ServiceError.code`
+resolves it, so importing these (as the `linkage` command does) does not load grpc."""
 
 from __future__ import annotations
 
-import grpc
+from typing import Any
 
 
 class ServiceError(Exception):
     """Root of the service's errors; the message names the problem and goes to the caller."""
 
-    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+    status = "INTERNAL"
+
+    @property
+    def code(self) -> Any:
+        import grpc
+
+        return grpc.StatusCode[self.status]
 
 
 class ConfigError(ServiceError):
     """The server's configuration file is unusable."""
 
-    code = grpc.StatusCode.FAILED_PRECONDITION
+    status = "FAILED_PRECONDITION"
 
 
 class Unauthenticated(ServiceError):
-    code = grpc.StatusCode.UNAUTHENTICATED
+    status = "UNAUTHENTICATED"
 
 
 class PermissionDenied(ServiceError):
-    code = grpc.StatusCode.PERMISSION_DENIED
+    status = "PERMISSION_DENIED"
 
 
 class InvalidBatch(ServiceError):
     """Malformed content: bit length, ragged chunks, counts, references, popcounts."""
 
-    code = grpc.StatusCode.INVALID_ARGUMENT
+    status = "INVALID_ARGUMENT"
 
 
 class WrongEncoding(ServiceError):
     """Encoded under another schema or key: the batch can never match here."""
 
-    code = grpc.StatusCode.FAILED_PRECONDITION
+    status = "FAILED_PRECONDITION"
 
 
 class TooLarge(ServiceError):
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    status = "RESOURCE_EXHAUSTED"
 
 
 class NotFound(ServiceError):
-    code = grpc.StatusCode.NOT_FOUND
+    status = "NOT_FOUND"
+
+
+class AlreadyExists(ServiceError):
+    status = "ALREADY_EXISTS"
+
+
+class Busy(ServiceError):
+    status = "RESOURCE_EXHAUSTED"

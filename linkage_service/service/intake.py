@@ -7,6 +7,8 @@ unique, popcounts plausible). The first failure aborts the call; nothing is stor
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -25,6 +27,8 @@ MAX_IDEMPOTENCY_CHARS = 128
 # No real record sets more than this share of its filter's bits: an all-ones row would match
 # everything, which is how a probing or broken client would show itself.
 MAX_FILL = 0.7
+# What `linkage encode` writes: the first 16 hex digits of a value derived from the secret.
+_KEY_CHECK = re.compile(r"[0-9a-f]{16}")
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,8 @@ def check_header(h: pb.BatchHeader, caller_agency: str, expected: Expected) -> B
             f"batch schema fingerprint {h.schema_fingerprint or '(none)'} differs from the "
             f"service's {schema.fingerprint} (schema {schema.name}): re-encode with that schema"
         )
+    if not _KEY_CHECK.fullmatch(h.key_check):
+        raise InvalidBatch(f"key_check must be 16 lower-case hex digits, got {h.key_check[:40]!r}")
     if expected.key_check is not None and h.key_check != expected.key_check:
         raise WrongEncoding(
             f"batch key check {h.key_check or '(none)'} differs from the service's "
@@ -149,7 +155,20 @@ def check_content(
             f"({bad.size} such records)"
         )
     identifiers = np.frombuffer(ids, dtype="<u8").reshape(len(refs), len(h.identifier_names))
-    return IncomingBatch(h, tuple(refs), matrix, identifiers.astype(np.uint64))
+    return IncomingBatch(
+        h, tuple(refs), matrix, identifiers.astype(np.uint64), _digest(h, refs, bits, ids)
+    )
+
+
+def _digest(h: BatchHeader, refs: list[str], bits: bytes, ids: bytes) -> str:
+    """SHA-256 of everything the batch asserts, to tell a retry from new content."""
+    digest = hashlib.sha256()
+    for part in (h.agency, h.schema_fingerprint, h.key_check, str(h.filter_bits)):
+        digest.update(part.encode() + b"\0")
+    digest.update("\0".join(refs).encode())
+    digest.update(bits)
+    digest.update(ids)
+    return digest.hexdigest()
 
 
 def _check_refs(refs: list[str], max_chars: int) -> None:

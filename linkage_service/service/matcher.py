@@ -10,8 +10,10 @@ work already done and the pending work is done again.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import numpy as np
@@ -29,6 +31,7 @@ __all__ = ["MATCHER_ACTOR", "Matcher", "rule_of"]
 
 log = logging.getLogger(__name__)
 MATCHER_ACTOR = "matcher"
+RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
 def rule_of(schema: LinkageSchema) -> DecisionRule:
@@ -49,6 +52,7 @@ class Matcher:
         self._thread = threading.Thread(target=self._run, name="matcher", daemon=True)
         self._idle = threading.Event()
         self.failure: BaseException | None = None
+        self.on_health: Callable[[bool], None] = lambda ok: None
 
     @property
     def record_count(self) -> int:
@@ -70,6 +74,7 @@ class Matcher:
             records.identifiers,
             labels,
             self._store.links(),
+            agency_order=tuple(json.loads(self._store.meta("agency_order") or "[]")),
         )
 
     def start(self) -> None:
@@ -90,16 +95,23 @@ class Matcher:
         return self._idle.wait(timeout)
 
     def _run(self) -> None:
+        failures = 0
         while not self._stop.is_set():
-            self._wake.wait()
+            self._wake.wait(
+                RETRY_SECONDS[min(failures, len(RETRY_SECONDS)) - 1] if failures else None
+            )
             self._wake.clear()
             try:
                 while self._step() and not self._stop.is_set():
                     pass
-            except Exception as e:  # keep the failure visible; the work stays pending
-                log.exception("matching failed; the work stays pending until restart")
-                self.failure = e
-                return
+            except Exception as e:  # the work stays pending; health says NOT_SERVING; retry
+                log.exception("matching failed; retrying (the work stays pending)")
+                self.failure, failures = e, failures + 1
+                self.on_health(False)
+                continue
+            if failures:
+                failures, self.failure = 0, None
+                self.on_health(True)
             if not self._wake.is_set():
                 self._idle.set()
 
@@ -135,7 +147,12 @@ class Matcher:
         )
         counter = iter(range(self._store.next_alert_number(), 1 << 62))
         versions = release.alert_changes(
-            clusters, existing, refs, lambda: next(counter), datetime.now(UTC)
+            clusters,
+            existing,
+            refs,
+            lambda: next(counter),
+            datetime.now(UTC),
+            set(update.removed.tolist()),
         )
         self._store.finish_work(
             seq,
@@ -144,6 +161,7 @@ class Matcher:
             (update.keys, self._index.component_labels(update.keys)),
             versions,
             MATCHER_ACTOR,
+            {"agency_order": json.dumps(list(self._index.agencies))},
         )
         if versions:
             self._bell.ring()

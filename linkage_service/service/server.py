@@ -34,7 +34,11 @@ __all__ = ["LinkageServer", "create_server"]
 
 log = logging.getLogger(__name__)
 SERVICE_ACTOR = "service"
-_WORKERS = 16
+# Server threads. Each alert watcher holds one for its life (at most _MAX_WATCHERS), each upload
+# one while it streams; calls beyond _MAX_RPCS are refused with RESOURCE_EXHAUSTED by gRPC.
+_WORKERS = 48
+_MAX_RPCS = 64
+_MAX_WATCHERS = 16
 
 
 class _KeyCheckPin:
@@ -43,18 +47,27 @@ class _KeyCheckPin:
     def __init__(self, store: Store, configured: str | None) -> None:
         self._store, self._lock = store, threading.Lock()
         pinned = store.meta("key_check")
-        if configured and pinned and configured != pinned:
-            raise ConfigError(
-                f"config key_check {configured} differs from the one this store's records "
-                f"were encoded with ({pinned})"
+        if configured and configured != pinned:
+            # the operator's config wins (a re-keyed scheme, or a wrong first pin), recorded
+            store.set_meta_audited(
+                "key_check",
+                configured,
+                SERVICE_ACTOR,
+                "key check set from config",
+                {"key_check": configured, "previous": pinned or ""},
             )
         self.value = configured or pinned
 
     def admit(self, key_check: str) -> None:
         with self._lock:
             if self.value is None:
-                self._store.set_meta("key_check", key_check)
-                self._store.audit(SERVICE_ACTOR, "key check pinned", {"key_check": key_check})
+                self._store.set_meta_audited(
+                    "key_check",
+                    key_check,
+                    SERVICE_ACTOR,
+                    "key check pinned",
+                    {"key_check": key_check},
+                )
                 self.value = key_check
             elif key_check != self.value:
                 raise WrongEncoding(
@@ -141,6 +154,7 @@ def create_server(config: ServiceConfig) -> LinkageServer:
     limit = config.limits.max_message_bytes
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=_WORKERS),
+        maximum_concurrent_rpcs=_MAX_RPCS,
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
@@ -149,8 +163,11 @@ def create_server(config: ServiceConfig) -> LinkageServer:
     rpc.add_AgencyServiceServicer_to_server(
         AgencyServicer(store, auth, current, pin.admit, matcher.poke, record), server
     )
-    rpc.add_CoordinatorServiceServicer_to_server(CoordinatorServicer(store, auth, bell), server)
-    _add_standard_services(server)
+    rpc.add_CoordinatorServiceServicer_to_server(
+        CoordinatorServicer(store, auth, bell, _MAX_WATCHERS), server
+    )
+    checker = _add_standard_services(server)
+    matcher.on_health = lambda ok: _set_health(checker, ok)
     credentials = _credentials(config)
     if credentials is None:
         port = server.add_insecure_port(config.listen)
@@ -171,11 +188,24 @@ def create_server(config: ServiceConfig) -> LinkageServer:
     return LinkageServer(server, port, store, matcher, config, rebuild_seconds)
 
 
-def _add_standard_services(server: grpc.Server) -> None:
+_HEALTH_NAMES = ("", "mash.linkage.v1.AgencyService", "mash.linkage.v1.CoordinatorService")
+
+
+def _set_health(checker: health.HealthServicer, ok: bool) -> None:
+    """NOT_SERVING while matching is failing: batches are still taken, alerts wait."""
+    status = (
+        health_pb2.HealthCheckResponse.SERVING
+        if ok
+        else (health_pb2.HealthCheckResponse.NOT_SERVING)
+    )
+    for name in _HEALTH_NAMES:
+        checker.set(name, status)
+
+
+def _add_standard_services(server: grpc.Server) -> health.HealthServicer:
     """gRPC health checking and reflection, so stock tools can find and probe the service."""
     checker = health.HealthServicer()
-    for name in ("", "mash.linkage.v1.AgencyService", "mash.linkage.v1.CoordinatorService"):
-        checker.set(name, health_pb2.HealthCheckResponse.SERVING)
+    _set_health(checker, True)
     health_pb2_grpc.add_HealthServicer_to_server(checker, server)
     names = (
         pb.DESCRIPTOR.services_by_name["AgencyService"].full_name,
@@ -184,3 +214,4 @@ def _add_standard_services(server: grpc.Server) -> None:
         reflection.SERVICE_NAME,
     )
     reflection.enable_server_reflection(names, server)
+    return checker

@@ -7,6 +7,7 @@ They hold no rules: what is valid is in :mod:`.intake`, what may leave in
 from __future__ import annotations
 
 import base64
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC
@@ -16,11 +17,12 @@ import grpc
 
 from linkage_service import notifications as release
 from linkage_service.store.base import Store
+from linkage_service.store.errors import IdempotencyConflict
 from linkage_service.wire.v1 import linkage_pb2 as pb
 from linkage_service.wire.v1 import linkage_pb2_grpc as rpc
 
 from .auth import Authoriser, Caller
-from .errors import InvalidBatch, NotFound, ServiceError
+from .errors import AlreadyExists, Busy, InvalidBatch, NotFound, ServiceError
 from .intake import Expected, read_batch
 
 __all__ = ["AgencyServicer", "CoordinatorServicer", "AlertBell"]
@@ -29,6 +31,9 @@ _STATE_NAMES = {pb.OPEN: "open", pb.CLOSED: "closed", pb.MERGED: "merged"}
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
 WATCH_POLL_SECONDS = 1.0
+MAX_REASON_CHARS = 200
+MAX_INT64 = (1 << 63) - 1
+_BATCH_ID = re.compile(r"[0-9]{1,18}")
 
 
 class AlertBell:
@@ -79,10 +84,16 @@ class AgencyServicer(rpc.AgencyServiceServicer):
             batch = read_batch(request_iterator, caller.agency or "", self._expected())
             self._admit(batch.header.key_check)
         except ServiceError as e:
-            self._record(caller, "batch refused", {"status": e.code.name, "reason": str(e)})
+            self._record(caller, "batch refused", {"status": e.status, "reason": str(e)})
             _aborting(context, e)
             raise
-        receipt = self._store.submit(batch, str(caller))
+        try:
+            receipt = self._store.submit(batch, str(caller))
+        except IdempotencyConflict as e:
+            refused = AlreadyExists(str(e))
+            self._record(caller, "batch refused", {"status": refused.status, "reason": str(e)})
+            _aborting(context, refused)
+            raise
         if not receipt.replayed:
             self._on_commit()
         return release.agency_receipt(receipt)
@@ -97,6 +108,12 @@ class AgencyServicer(rpc.AgencyServiceServicer):
             context.abort(grpc.StatusCode.PERMISSION_DENIED, str(e))
         if not request.record_refs:
             _aborting(context, InvalidBatch("no record_refs to withdraw"))
+        reason = request.reason
+        if len(reason) > MAX_REASON_CHARS or not reason.isprintable():
+            _aborting(
+                context,
+                InvalidBatch(f"reason must be at most {MAX_REASON_CHARS} printable characters"),
+            )
         keys, missing = self._store.withdraw(
             caller.agency or "", list(request.record_refs), request.reason, str(caller)
         )
@@ -115,7 +132,7 @@ class AgencyServicer(rpc.AgencyServiceServicer):
         caller = self._auth.check("GetBatch", context)
         found = (
             self._store.batch(caller.agency or "", int(request.batch_id))
-            if request.batch_id.isdigit()
+            if _BATCH_ID.fullmatch(request.batch_id)
             else None
         )
         if found is None:  # another agency's batch is indistinguishable from no batch
@@ -127,14 +144,27 @@ class AgencyServicer(rpc.AgencyServiceServicer):
 
 
 class CoordinatorServicer(rpc.CoordinatorServiceServicer):
-    def __init__(self, store: Store, auth: Authoriser, bell: AlertBell) -> None:
+    def __init__(
+        self, store: Store, auth: Authoriser, bell: AlertBell, max_watchers: int = 16
+    ) -> None:
         self._store, self._auth, self._bell = store, auth, bell
+        # each stream holds a server thread for its life: bound them, so calls always get one
+        self._watchers = threading.BoundedSemaphore(max_watchers)
+        self._max_watchers = max_watchers
 
     def WatchAlerts(  # noqa: N802
         self, request: pb.WatchAlertsRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.AlertEvent]:
         self._auth.check("WatchAlerts", context)
-        cursor = request.after_cursor
+        if not self._watchers.acquire(blocking=False):
+            _aborting(context, Busy(f"{self._max_watchers} alert watchers already connected"))
+        try:
+            context.send_initial_metadata(())  # the watcher knows at once it is connected
+            yield from self._stream(min(request.after_cursor, MAX_INT64), context)
+        finally:
+            self._watchers.release()
+
+    def _stream(self, cursor: int, context: grpc.ServicerContext) -> Iterator[pb.AlertEvent]:
         while context.is_active():
             rung = self._bell.rung
             events = self._store.alert_events(cursor)
@@ -152,12 +182,15 @@ class CoordinatorServicer(rpc.CoordinatorServiceServicer):
         if size > MAX_PAGE:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"page_size is at most {MAX_PAGE}")
         after = _page_after(request.page_token, context)
+        if request.state and request.state not in _STATE_NAMES:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unknown state {request.state}")
+        try:
+            since, until = _time(request, "updated_after"), _time(request, "updated_before")
+        except (ValueError, OverflowError) as e:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"a time is out of range: {e}")
+            raise
         found = self._store.list_alerts(
-            _STATE_NAMES.get(request.state),
-            _time(request, "updated_after"),
-            _time(request, "updated_before"),
-            after,
-            size + 1,
+            _STATE_NAMES.get(request.state), since, until, after, size + 1
         )
         page = found[:size]
         token = _page_token(page[-1].alert_id) if len(found) > size else ""
@@ -188,7 +221,10 @@ def _page_after(token: str, context: grpc.ServicerContext) -> int:
     if not token:
         return 0
     try:
-        return int(base64.urlsafe_b64decode(token.encode()).decode().removeprefix("A-"))
+        number = int(base64.urlsafe_b64decode(token.encode()).decode().removeprefix("A-"))
+        if not 0 <= number <= MAX_INT64:
+            raise ValueError(number)
+        return number
     except (ValueError, UnicodeDecodeError):
         context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_token is not one this service gave")
         raise

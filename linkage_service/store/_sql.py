@@ -19,4 +19,11 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
+    try:
+        conn.execute("COMMIT")
+    except BaseException:
+        # a failed COMMIT (disk full, I/O error) can leave the transaction open: close it, so
+        # the shared connection never shows uncommitted rows or refuses the next BEGIN
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise

@@ -3,3 +3,7 @@
 
 class StoreError(RuntimeError):
     """The store cannot be opened or used; the message names the data directory or problem."""
+
+
+class IdempotencyConflict(StoreError):
+    """An idempotency key already used by the agency for a batch with different content."""

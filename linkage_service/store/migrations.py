@@ -72,7 +72,10 @@ _V1 = (
     *AUDIT_DDL,
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+# v2: the digest of a batch's content, so a reused idempotency key with other content is refused
+_V2 = ("ALTER TABLE batches ADD COLUMN content_sha256 TEXT NOT NULL DEFAULT ''",)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 
 
 def migrate(conn: sqlite3.Connection) -> int:

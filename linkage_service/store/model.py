@@ -37,6 +37,7 @@ class IncomingBatch:
     refs: tuple[str, ...]
     bits: np.ndarray
     identifiers: np.ndarray
+    content_sha256: str = ""
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import numpy as np
 from linkage_service.audit.chain import append as audit_append
 
 from ._sql import transaction
-from .errors import StoreError
+from .errors import IdempotencyConflict, StoreError
 from .model import AlertVersion, IncomingBatch, Receipt, StoredRecords
 from .serial import alert_from_json, alert_to_json, receipt_from_json, receipt_to_json
 
@@ -77,6 +77,14 @@ class SqliteStore:
         with self._lock, transaction(self._conn):
             self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
+    def set_meta_audited(
+        self, key: str, value: str, actor: str, action: str, detail: dict[str, object]
+    ) -> None:
+        """Set a meta value and record it in the audit log, in one transaction."""
+        with self._lock, transaction(self._conn):
+            self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+            audit_append(self._conn, actor, action, detail)
+
     def audit(self, actor: str, action: str, detail: dict[str, object]) -> None:
         with self._lock, transaction(self._conn):
             audit_append(self._conn, actor, action, detail)
@@ -89,9 +97,15 @@ class SqliteStore:
         h = batch.header
         with self._lock, transaction(self._conn):
             row = self._conn.execute(
-                "SELECT receipt FROM batches WHERE agency = ? AND idempotency_key = ?",
+                "SELECT receipt, content_sha256 FROM batches "
+                "WHERE agency = ? AND idempotency_key = ?",
                 (h.agency, h.idempotency_key),
             ).fetchone()
+            if row is not None and row[1] != batch.content_sha256:
+                raise IdempotencyConflict(
+                    f"idempotency key {h.idempotency_key!r} was used for a different batch "
+                    "(other content); choose a new key for new content"
+                )
             if row is not None:
                 audit_append(
                     self._conn, actor, "batch replayed", {"idempotency_key": h.idempotency_key}
@@ -130,8 +144,15 @@ class SqliteStore:
         h, at = batch.header, _now()
         cur = self._conn.execute(
             "INSERT INTO batches (agency, idempotency_key, record_count, accepted, receipt, "
-            "committed_at) VALUES (?, ?, ?, ?, '', ?)",
-            (h.agency, h.idempotency_key, h.record_count, len(keep), at.isoformat()),
+            "committed_at, content_sha256) VALUES (?, ?, ?, ?, '', ?, ?)",
+            (
+                h.agency,
+                h.idempotency_key,
+                h.record_count,
+                len(keep),
+                at.isoformat(),
+                batch.content_sha256,
+            ),
         )
         batch_id = int(cur.lastrowid or 0)
         receipt = Receipt(batch_id, h.agency, h.idempotency_key, len(keep), rejected, at)
@@ -228,8 +249,9 @@ class SqliteStore:
         return [(s, k, b, json.loads(keys) if keys else []) for s, k, b, keys in rows]
 
     def active_records(self, batch_id: int | None = None) -> StoredRecords:
-        """Active records (of one batch, or all), in key order."""
-        where = "withdrawn_at IS NULL" + ("" if batch_id is None else " AND batch_id = ?")
+        """Active records in key order; for one batch, all its stored records, withdrawn ones
+        included: their withdrawal is later work, which takes them out again."""
+        where = "withdrawn_at IS NULL" if batch_id is None else "batch_id = ?"
         args: tuple[object, ...] = () if batch_id is None else (batch_id,)
         with self._lock:
             rows = self._conn.execute(
@@ -337,10 +359,14 @@ class SqliteStore:
         components: tuple[np.ndarray, np.ndarray],
         versions: Sequence[AlertVersion],
         actor: str,
+        meta: dict[str, str] | None = None,
     ) -> list[AlertVersion]:
         """Record one piece of matching work in one transaction: the region's links and
-        component labels, the alert versions it released (cursors assigned), done."""
+        component labels, the alert versions it released (cursors assigned), ``meta`` values
+        the index needs to be restored (agency order), done."""
         with self._lock, transaction(self._conn):
+            for key, value in (meta or {}).items():
+                self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
             self._replace_region(region, links, components)
             released = [self._release(v, actor) for v in versions]
             self._conn.execute(

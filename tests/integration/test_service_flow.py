@@ -197,10 +197,15 @@ def test_withdrawn_records_leave_their_alerts(start_server, channel, population_
     closed = rpc.CoordinatorServiceStub(coordinator).ListAlerts(
         pb.ListAlertsRequest(state=pb.CLOSED)
     )
-    assert any(
-        ("police", police_ref) in {(r.agency, r.record_ref) for r in a.records}
+    health_ref = next(ref for agency, ref in pair if agency == "health")
+    closing = [
+        a
         for a in closed.alerts
-    )
+        if ("health", health_ref) in {(r.agency, r.record_ref) for r in a.records}
+    ]
+    assert len(closing) == 1 and closing[0].version == 2
+    # the withdrawn reference is not sent to coordinators again
+    assert all(r.record_ref != police_ref for a in closed.alerts for r in a.records)
 
 
 def test_health_and_reflection_answer_stock_tools(start_server, channel):

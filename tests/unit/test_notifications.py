@@ -118,3 +118,10 @@ def test_what_leaves_carries_no_scores_keys_or_counts():
         "committed_at",
         "replayed",
     }
+
+
+def test_withdrawn_references_are_not_sent_again_when_an_alert_closes():
+    a = alert_changes([Cluster((1, 2), "match")], [], REFS, _numbers(), T0)
+    closed = alert_changes([], a, REFS, _numbers(2), T1, removed={2})
+    assert [(r.agency, r.ref) for r in closed[0].records] == [("health", "r1")]
+    assert closed[0].agencies == ("health",)

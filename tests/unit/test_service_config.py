@@ -28,7 +28,8 @@ def test_paths_are_relative_to_the_file(tmp_path):
         ('listen = "127.0.0.1:0"\n', False, "[tls]"),
         ('listen = "127.0.0.1:0"\ninsecure = true\n', False, "--insecure"),
         ('listen = "0.0.0.0:50051"\ninsecure = true\n', True, "loopback"),
-        ('listen = "10.1.2.3:50051"\n', True, "loopback"),
+        ('listen = "10.1.2.3:50051"\ninsecure = true\n', True, "loopback"),
+        ('listen = "127.0.0.1:0"\n' + TLS, True, "never downgraded"),
         ('listen = "nonsense"\n' + TLS, False, "host:port"),
         ('lisen = "127.0.0.1:0"\n' + TLS, False, "unknown keys lisen"),
         (TLS + '[callers]\n"x" = "superuser"\n', False, "unknown role"),
@@ -46,5 +47,5 @@ def test_bad_configs_are_named(tmp_path, text, flag, words):
 
 def test_plain_text_on_loopback_with_the_flag(tmp_path):
     for host in ("127.0.0.1", "localhost", "[::1]"):
-        config = _load(tmp_path, f'listen = "{host}:0"\n', insecure=True)
+        config = _load(tmp_path, f'listen = "{host}:0"\ninsecure = true\n', insecure=True)
         assert config.insecure and config.tls is None
