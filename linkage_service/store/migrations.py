@@ -75,7 +75,11 @@ _V1 = (
 # v2: the digest of a batch's content, so a reused idempotency key with other content is refused
 _V2 = ("ALTER TABLE batches ADD COLUMN content_sha256 TEXT NOT NULL DEFAULT ''",)
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+# v3: releasing an alert version replaces that alert's keys; without an index on alert_id every
+# release scanned every open alert's keys (milliseconds per alert at a million records)
+_V3 = ("CREATE INDEX alert_keys_alert ON alert_keys (alert_id)",)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 
 
 def migrate(conn: sqlite3.Connection) -> int:
