@@ -12,7 +12,7 @@ BENCH_STAMP := $(BENCH_VENV)/.installed
 # run both as the machine is set and with the choice left to OpenBLAS, and report which kernel ran.
 NATIVE_BLAS := env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
 
-.PHONY: install demo test lint typecheck bench bench-match bench-encode bench-accuracy clean
+.PHONY: install demo test lint typecheck bench bench-match bench-encode bench-accuracy bench-service clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml
 $(BENCH_STAMP): pyproject.toml
 	test -x $(BENCH_BIN)/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BENCH_BIN)/python -m pip install --quiet --no-deps clkhash==0.18.3
 	touch $(BENCH_STAMP)
 
 install: $(STAMP)
@@ -39,7 +40,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy clients linkage_service linkage_cli
 
-bench: bench-match bench-encode bench-accuracy
+bench: bench-match bench-encode bench-accuracy bench-service
 
 bench-match: $(BENCH_STAMP)
 	$(BENCH_BIN)/linkage bench match --n 10000 --out benchmarks/results/match_10k_env.json
@@ -51,6 +52,9 @@ bench-encode: $(BENCH_STAMP)
 
 bench-accuracy: $(BENCH_STAMP)
 	$(NATIVE_BLAS) $(BENCH_BIN)/linkage bench accuracy --out benchmarks/results/accuracy.json
+
+bench-service: $(BENCH_STAMP)
+	$(BENCH_BIN)/linkage bench service --out benchmarks/results/service.json
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info .pytest_cache .hypothesis

@@ -12,6 +12,7 @@ from .accuracy import accuracy_command
 from .encode_speed import encode_command
 from .match_speed import match_command
 from .population import population_command
+from .service_speed import service_command
 
 __all__ = ["bench"]
 
@@ -25,3 +26,4 @@ bench.add_command(match_command, "match")
 bench.add_command(encode_command, "encode")
 bench.add_command(accuracy_command, "accuracy")
 bench.add_command(population_command, "population")
+bench.add_command(service_command, "service")
