@@ -40,7 +40,9 @@ data, and no two blocks share a child or a number. Record references get the pre
    standing index with Dice at or above the match threshold (so an alert version must follow).
    Latency is from the start of SubmitBatch to the arrival, on the watch stream, of the alert
    event naming that record. Channels are connected beforehand; the matcher is idle before each
-   probe; the first ``WARMUP_PROBES`` are not counted. Probes are also reported by the size of
+   probe; the first ``WARMUP_PROBES`` are not counted; probing stops after ``--latency-budget``
+   seconds (the probe under way is finished and counted), because a probe that joins a large
+   component waits for the matcher to re-solve all of it. Probes are also reported by the size of
    the component their record joined. For comparison: ``dice_scan_ms``, the matcher's Dice step
    alone (``similar_pairs``, one record against all N), and ``alert_keys_scan_ms``, the lookup by
    ``alert_id`` each released alert version makes.
@@ -108,7 +110,7 @@ DICE_SCAN_REPEATS = 20
 COORDINATOR = "mash-1"
 CALLERS = {**{a: f"agency:{a}" for a in AGENCIES}, COORDINATOR: "coordinator"}
 MATCH_TIMEOUT = 3600.0
-ALERT_TIMEOUT = 30.0
+DELIVERY_TIMEOUT = 5.0  # from the matcher going idle to the alert event on the stream
 # probes whose record lands in a component above this size are reported apart (re-solving a
 # region of that size is the dominant cost; the index solves regions this big with every thread)
 LARGE_COMPONENT = 1000
@@ -134,7 +136,9 @@ NOTE = (
     "before measuring. Rebuild: create_server on that store, warm page cache. Latency: one "
     "record per SubmitBatch, the held-out record of a child whose other-agency record is "
     "standing with Dice >= match, from the start of SubmitBatch to that record's alert event on "
-    "a coordinator's WatchAlerts stream; matcher idle before each probe; dice_scan_ms: the "
+    "a coordinator's WatchAlerts stream; matcher idle before each probe; probing stops after "
+    "latency_budget_seconds per size; probes are also split by the size of the saved component "
+    "their record joined (what the matcher re-solved); dice_scan_ms: the "
     "matcher's Dice step alone for one record against all N; alert_keys_scan_ms: the "
     "alert_keys lookup by alert_id each released alert version makes."
 )
@@ -467,21 +471,6 @@ def _identifiers_across_components(data_dir: Path, width: int) -> int:
     return split
 
 
-def _component_sizes(data_dir: Path, after_key: int) -> dict[tuple[str, str], int]:
-    """(agency, ref) -> size of its saved component, for the records with key > after_key."""
-    with closing(_read_only(data_dir)) as conn:
-        sizes = dict(
-            conn.execute(
-                "SELECT component, COUNT(*) FROM records WHERE withdrawn_at IS NULL "
-                "GROUP BY component"
-            ).fetchall()
-        )
-        rows = conn.execute(
-            "SELECT agency, ref, component FROM records WHERE key > ?", (after_key,)
-        ).fetchall()
-    return {(a, r): int(sizes.get(c, 0)) for a, r, c in rows}
-
-
 def _alert_keys_scan_ms(data_dir: Path) -> float:
     """Median ms of the lookup every released alert version does in ``alert_keys`` by
     ``alert_id`` (the store's DELETE), here as a read-only COUNT with the same plan."""
@@ -754,12 +743,25 @@ def _percentiles(values_ms: Sequence[float]) -> dict[str, float | int | None]:
     return {"count": int(a.size), "p50_ms": pct(50), "p99_ms": pct(99), "max_ms": pct(100)}
 
 
+def _component_of(conn: sqlite3.Connection, agency: str, ref: str) -> int:
+    """Size of the saved component of one active record."""
+    row = conn.execute(
+        "SELECT COUNT(*) FROM records WHERE withdrawn_at IS NULL AND component = "
+        "(SELECT component FROM records WHERE agency = ? AND ref = ? AND withdrawn_at IS NULL)",
+        (agency, ref),
+    ).fetchone()
+    return int(row[0])
+
+
 def measure_latency(
     pki: Pki,
     server: LinkageServer,
     probes: list[EncodedBatch],
+    budget: float,
     log: Callable[[str], None],
 ) -> dict[str, Any]:
+    """Probes one at a time until all are sent or ``budget`` seconds have passed (the probe
+    under way is always finished and counted)."""
     data_dir = server.config.data_dir
     before = _store_counts(data_dir)
     arrivals: dict[tuple[str, str], float] = {}
@@ -781,61 +783,84 @@ def measure_latency(
         except grpc.RpcError:
             pass  # cancelled at the end
 
+    def alert_of(want: tuple[str, str]) -> float | None:
+        """When the alert naming ``want`` arrived; None if matching ended without one."""
+        seen = functools.partial(arrivals.__contains__, want)
+        deadline = time.perf_counter() + MATCH_TIMEOUT
+        while True:
+            with arrived:
+                if arrived.wait_for(seen, 0.5):
+                    return arrivals[want]
+            if server.matcher.wait_idle(0):  # matched: the event is in flight or never comes
+                with arrived:
+                    return arrivals[want] if arrived.wait_for(seen, DELIVERY_TIMEOUT) else None
+            if server.matcher.failure is not None or time.perf_counter() > deadline:
+                raise click.ClickException(f"no alert for probe {want[1]}: matching stuck")
+
     watcher = threading.Thread(target=watch, name="watcher", daemon=True)
     watcher.start()
-    timed: list[tuple[tuple[str, str], float, float]] = []  # (record, total s, receipt s)
+    # per counted probe: total ms, receipt ms, size of the component it joined
+    timed: list[tuple[float, float, int]] = []
     missed: list[str] = []
+    started_all = time.perf_counter()
+    stopped_by_budget = False
     try:
         stubs = {a: rpc.AgencyServiceStub(ch) for a, ch in channels.items()}
-        for i, probe in enumerate(probes):
-            _wait_idle(server.matcher, "a probe")
-            ref = str(probe.record_ids[0])
-            messages = list(batch_requests(probe, f"probe:{ref}"))
-            want = (probe.agency, ref)
-            started = time.perf_counter()
-            stubs[probe.agency].SubmitBatch(iter(messages), timeout=60)
-            received = time.perf_counter()
-            with arrived:
-                found = arrived.wait_for(
-                    functools.partial(arrivals.__contains__, want), ALERT_TIMEOUT
-                )
-                at = arrivals.get(want)
-            if i < WARMUP_PROBES:
-                continue
-            if not found or at is None:
-                missed.append(ref)
-                continue
-            timed.append((want, at - started, received - started))
-            if len(timed) % 50 == 0:
-                median = statistics.median(t for _, t, _ in timed)
-                log(f"{len(timed)} probes: p50 {1000 * median:.1f} ms")
-        _wait_idle(server.matcher, "the last probe")
+        with closing(_read_only(data_dir)) as conn:
+            for i, probe in enumerate(probes):
+                if i >= WARMUP_PROBES and time.perf_counter() - started_all > budget:
+                    stopped_by_budget = True
+                    break
+                _wait_idle(server.matcher, "a probe")
+                ref = str(probe.record_ids[0])
+                messages = list(batch_requests(probe, f"probe:{ref}"))
+                want = (probe.agency, ref)
+                started = time.perf_counter()
+                stubs[probe.agency].SubmitBatch(iter(messages), timeout=60)
+                received = time.perf_counter()
+                at = alert_of(want)
+                if i < WARMUP_PROBES:
+                    continue
+                if at is None:
+                    missed.append(ref)
+                    continue
+                _wait_idle(server.matcher, "a probe")
+                size = _component_of(conn, *want)
+                timed.append((1000 * (at - started), 1000 * (received - started), size))
+                if len(timed) % 25 == 0 or timed[-1][0] > 1000:
+                    median = statistics.median(t for t, _, _ in timed)
+                    log(
+                        f"probe {len(timed)}: {timed[-1][0]:.0f} ms (component {size:,}); "
+                        f"p50 so far {median:.1f} ms"
+                    )
     finally:
         stream.cancel()
         watcher.join(5)
         for ch in (coordinator, *channels.values()):
             ch.close()
-    sizes = _component_sizes(data_dir, before["max_key"])
-    total = [1000 * t for _, t, _ in timed]
-    receipt = [1000 * r for _, _, r in timed]
-    small = [1000 * t for k, t, _ in timed if sizes.get(k, 0) <= LARGE_COMPONENT]
-    large = [1000 * t for k, t, _ in timed if sizes.get(k, 0) > LARGE_COMPONENT]
-    out: dict[str, Any] = {
+    total = [t for t, _, _ in timed]
+    receipt = [r for _, r, _ in timed]
+    small = [t for t, _, c in timed if c <= LARGE_COMPONENT]
+    large = [t for t, _, c in timed if c > LARGE_COMPONENT]
+    return {
         **_percentiles(total),
         "p90_ms": round(float(np.percentile(total, 90)), 2) if total else None,
         "min_ms": round(min(total), 2) if total else None,
         "missed": len(missed),
         "warmup_not_counted": WARMUP_PROBES,
+        "budget_seconds": budget,
+        "stopped_by_budget": stopped_by_budget,
+        "seconds": round(time.perf_counter() - started_all, 1),
         "target_p99_ms": LATENCY_TARGET_MS,
         "receipt": _percentiles(receipt),
         "receipt_to_alert": _percentiles([t - r for t, r in zip(total, receipt, strict=True)]),
         f"component_at_most_{LARGE_COMPONENT}": _percentiles(small),
         f"component_over_{LARGE_COMPONENT}": _percentiles(large),
-        "probe_component_sizes": _spread([sizes.get(k, 0) for k, _, _ in timed] or [0], 0),
-        "alert_keys_rows": before["alert_keys"],
+        "probe_component_sizes": _spread([c for _, _, c in timed] or [0], 0),
+        "in_order_ms_and_component": [[round(t, 1), c] for t, _, c in timed],
+        "standing_before": {k: v for k, v in before.items() if k not in ("last_cursor", "max_key")},
         "alert_keys_scan_ms": _alert_keys_scan_ms(data_dir),
     }
-    return out
 
 
 def dice_scan_ms(pool: Pool, standing: pd.DataFrame, probe: int, threshold: float) -> float:
@@ -884,6 +909,7 @@ def run_service_benchmark(
     repeats: int,
     probes: int,
     seed: int,
+    latency_budget: float = 300.0,
     log: Callable[[str], None] = lambda m: None,
 ) -> dict[str, Any]:
     schema = load_schema(SCHEMA)
@@ -912,6 +938,7 @@ def run_service_benchmark(
         "ingest_batches_per_mode": ingest_count,
         "repeats": repeats,
         "probes": probes,
+        "latency_budget_seconds": latency_budget,
         "seed": seed,
         "statistic": "median with min/max over repeats; latency percentiles over probes",
         "transport": "gRPC, mutual TLS (EC P-256), loopback; server from create_server in this "
@@ -983,7 +1010,9 @@ def run_service_benchmark(
             end(f"rebuild_{label}")
             begin()
             try:
-                entry["latency"] = measure_latency(pki, server, probe_batches(pool, chosen), log)
+                entry["latency"] = measure_latency(
+                    pki, server, probe_batches(pool, chosen), latency_budget, log
+                )
             finally:
                 server.stop(GRACE)
             entry["latency"]["dice_scan_ms_median"] = dice_scan_ms(
@@ -1030,7 +1059,8 @@ def print_table(report: dict[str, Any], console: Console) -> None:
         table.add_row("rebuild (s)", n, f"{r['median']:.2f} [{r['min']:.2f}-{r['max']:.2f}]", "-")
         lat = entry["latency"]
         table.add_row(
-            f"submission to alert (ms, n={lat['count']}, missed {lat['missed']})",
+            f"submission to alert (ms, n={lat['count']}, missed {lat['missed']}"
+            + (", cut by the time budget)" if lat["stopped_by_budget"] else ")"),
             n,
             f"p50 {lat['p50_ms']}, p99 {lat['p99_ms']}, max {lat['max_ms']}",
             f"p99 <= {lat['target_p99_ms']:.0f}",
@@ -1125,6 +1155,13 @@ def _sizes(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
     show_default=True,
     help="Single-record submissions timed per standing size.",
 )
+@click.option(
+    "--latency-budget",
+    type=click.FloatRange(min=0),
+    default=300.0,
+    show_default=True,
+    help="Seconds of probing per standing size; the probe under way is finished.",
+)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object only.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write JSON here.")
@@ -1134,12 +1171,20 @@ def service_command(
     ingest_batches: int,
     repeats: int,
     probes: int,
+    latency_budget: float,
     seed: int,
     as_json: bool,
     out: Path | None,
 ) -> None:
     """Ingest records/s, rebuild time and submission-to-alert latency over mutual TLS."""
     report = run_service_benchmark(
-        standing, batch, ingest_batches, repeats, probes, seed, log=progress_log(as_json)
+        standing,
+        batch,
+        ingest_batches,
+        repeats,
+        probes,
+        seed,
+        latency_budget,
+        log=progress_log(as_json),
     )
     emit(report, as_json, out, print_table)
