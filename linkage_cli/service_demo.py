@@ -155,12 +155,12 @@ def _latest(watch: _Watch) -> dict[str, pb.Alert]:
 
 def _alert_pairs(alerts: list[pb.Alert], match_only: bool) -> list[tuple[str, str, str, str]]:
     """Cross-agency pairs the alerts assert: every two records of one alert (with
-    ``match_only``, two records that both have an automatic link)."""
+    ``match_only``, two records that automatic links alone join: the same match group)."""
     pairs = []
     for alert in alerts:
-        records = [r for r in alert.records if r.band == pb.BAND_MATCH or not match_only]
-        for x, y in combinations(records, 2):
-            if x.agency != y.agency:
+        for x, y in combinations(alert.records, 2):
+            joined = x.match_group == y.match_group != 0 if match_only else True
+            if x.agency != y.agency and joined:
                 pairs.append((x.agency, x.record_ref, y.agency, y.record_ref))
     return pairs
 

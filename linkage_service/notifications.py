@@ -41,6 +41,7 @@ class Cluster:
     keys: tuple[int, ...]
     band: str
     matched: tuple[int, ...] = ()
+    groups: tuple[int, ...] = ()  # per key: 1.. for its match component in the cluster, 0 none
 
 
 def clusters_of(
@@ -58,8 +59,12 @@ def clusters_of(
             continue
         # match components lie inside link components: one covering every key connects them
         single = len(by_match.get(keys[0], ())) == len(keys)
-        matched = tuple(sorted(k for k in keys if k in by_match))
-        out.append(Cluster(tuple(sorted(keys)), "match" if single else "possible", matched))
+        ordered = tuple(sorted(keys))
+        matched = tuple(k for k in ordered if k in by_match)
+        first_of = {min(by_match[k]) for k in matched}
+        number = {m: i + 1 for i, m in enumerate(sorted(first_of))}
+        groups = tuple(number[min(by_match[k])] if k in by_match else 0 for k in ordered)
+        out.append(Cluster(ordered, "match" if single else "possible", matched, groups))
     return out
 
 
@@ -89,6 +94,7 @@ def _view(cluster: Cluster, refs: Mapping[int, tuple[str, str]]) -> tuple[AlertR
     for k in cluster.keys:
         per_agency[refs[k][0]] = per_agency.get(refs[k][0], 0) + 1
     matched = set(cluster.matched) if cluster.band == "possible" else set(cluster.keys)
+    groups = cluster.groups or tuple(1 if k in matched else 0 for k in cluster.keys)
     return tuple(
         sorted(
             AlertRecordView(
@@ -96,8 +102,9 @@ def _view(cluster: Cluster, refs: Mapping[int, tuple[str, str]]) -> tuple[AlertR
                 refs[k][1],
                 per_agency[refs[k][0]] > 1,
                 "match" if k in matched else "possible",
+                group,
             )
-            for k in cluster.keys
+            for k, group in zip(cluster.keys, groups, strict=True)
         )
     )
 
@@ -199,7 +206,11 @@ def coordinator_alert(alert: AlertVersion) -> pb.Alert:
         agencies=list(alert.agencies),
         records=[
             pb.AlertRecord(
-                agency=r.agency, record_ref=r.ref, duplicate=r.duplicate, band=_BANDS[r.band]
+                agency=r.agency,
+                record_ref=r.ref,
+                duplicate=r.duplicate,
+                band=_BANDS[r.band],
+                match_group=r.match_group,
             )
             for r in alert.records
         ],

@@ -83,6 +83,7 @@ class AlertRecordView:
     ref: str
     duplicate: bool
     band: str = "match"
+    match_group: int = 0
 
 
 @dataclass(frozen=True)

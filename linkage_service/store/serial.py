@@ -56,7 +56,13 @@ def alert_from_json(text: str, cursor: int = 0) -> AlertVersion:
         band=d["band"],
         agencies=tuple(d["agencies"]),
         records=tuple(
-            AlertRecordView(r["agency"], r["ref"], bool(r["duplicate"]), r.get("band", "match"))
+            AlertRecordView(
+                r["agency"],
+                r["ref"],
+                bool(r["duplicate"]),
+                r.get("band", "match"),
+                int(r.get("match_group", 0)),
+            )
             for r in d["records"]
         ),
         keys=tuple(int(k) for k in d["keys"]),

@@ -38,7 +38,20 @@ def _numbers(start=1):
 def test_clusters_span_agencies_and_take_the_weakest_band():
     a, b, d = _links((1, 2, MATCH), (2, 3, POSSIBLE), (5, 6, MATCH))
     clusters = clusters_of(a, b, d, AGENCY)
-    assert clusters == [Cluster((1, 2, 3), "possible", (1, 2)), Cluster((5, 6), "match", (5, 6))]
+    assert clusters == [
+        Cluster((1, 2, 3), "possible", (1, 2), (1, 1, 0)),
+        Cluster((5, 6), "match", (5, 6), (1, 1)),
+    ]
+
+
+def test_match_groups_tell_which_records_automatic_links_join():
+    # 1-2 match, 3-5 match, joined by a possible 2-3: two groups in one alert
+    a, b, d = _links((1, 2, MATCH), (2, 3, POSSIBLE), (3, 5, MATCH))
+    (cluster,) = clusters_of(a, b, d, AGENCY)
+    alert = alert_changes([cluster], [], REFS, _numbers(), T0)[0]
+    groups = {r.ref: r.match_group for r in alert.records}
+    assert groups == {"r1": 1, "r2": 1, "r3": 2, "r5": 2}
+    assert coordinator_alert(alert).records[0].match_group in (1, 2)
 
 
 def test_each_record_carries_its_own_band():
@@ -106,6 +119,7 @@ def test_what_leaves_carries_no_scores_keys_or_counts():
         "record_ref",
         "duplicate",
         "band",
+        "match_group",
     }
     assert list(message.agencies) == ["health", "police"]
     receipt = agency_receipt(Receipt(7, "police", "k", 10, (("x", "why"),), T0))

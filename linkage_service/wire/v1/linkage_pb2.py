@@ -25,19 +25,19 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dmash/linkage/v1/linkage.proto\x12\x0fmash.linkage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaa\x01\n\x0b\x42\x61tchHeader\x12\x0e\n\x06\x61gency\x18\x01 \x01(\t\x12\x1a\n\x12schema_fingerprint\x18\x02 \x01(\t\x12\x11\n\tkey_check\x18\x03 \x01(\t\x12\x13\n\x0b\x66ilter_bits\x18\x04 \x01(\r\x12\x14\n\x0crecord_count\x18\x05 \x01(\x04\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\t\x12\x18\n\x10identifier_names\x18\x07 \x03(\t\"D\n\nBatchChunk\x12\x0c\n\x04\x62its\x18\x01 \x01(\x0c\x12\x13\n\x0brecord_refs\x18\x02 \x03(\t\x12\x13\n\x0bidentifiers\x18\x03 \x01(\x0c\"z\n\x12SubmitBatchRequest\x12.\n\x06header\x18\x01 \x01(\x0b\x32\x1c.mash.linkage.v1.BatchHeaderH\x00\x12,\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x1b.mash.linkage.v1.BatchChunkH\x00\x42\x06\n\x04part\"4\n\x0eRejectedRecord\x12\x12\n\nrecord_ref\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xd2\x01\n\x0c\x42\x61tchReceipt\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61gency\x18\x02 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x04 \x01(\x04\x12\x31\n\x08rejected\x18\x05 \x03(\x0b\x32\x1f.mash.linkage.v1.RejectedRecord\x12\x30\n\x0c\x63ommitted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08replayed\x18\x07 \x01(\x08\"#\n\x0fGetBatchRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\"i\n\x0b\x42\x61tchStatus\x12.\n\x07receipt\x18\x01 \x01(\x0b\x32\x1d.mash.linkage.v1.BatchReceipt\x12*\n\x05state\x18\x02 \x01(\x0e\x32\x1b.mash.linkage.v1.BatchState\"M\n\x16WithdrawRecordsRequest\x12\x0e\n\x06\x61gency\x18\x01 \x01(\t\x12\x13\n\x0brecord_refs\x18\x02 \x03(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"d\n\x17WithdrawRecordsResponse\x12\x11\n\twithdrawn\x18\x01 \x01(\x04\x12\x36\n\rnot_withdrawn\x18\x02 \x03(\x0b\x32\x1f.mash.linkage.v1.RejectedRecord\"i\n\x0b\x41lertRecord\x12\x0e\n\x06\x61gency\x18\x01 \x01(\t\x12\x12\n\nrecord_ref\x18\x02 \x01(\t\x12\x11\n\tduplicate\x18\x03 \x01(\x08\x12#\n\x04\x62\x61nd\x18\x04 \x01(\x0e\x32\x15.mash.linkage.v1.Band\"\xb0\x02\n\x05\x41lert\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12*\n\x05state\x18\x03 \x01(\x0e\x32\x1b.mash.linkage.v1.AlertState\x12#\n\x04\x62\x61nd\x18\x04 \x01(\x0e\x32\x15.mash.linkage.v1.Band\x12\x10\n\x08\x61gencies\x18\x05 \x03(\t\x12-\n\x07records\x18\x06 \x03(\x0b\x32\x1c.mash.linkage.v1.AlertRecord\x12-\n\topened_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bmerged_into\x18\t \x01(\t\"C\n\nAlertEvent\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\x04\x12%\n\x05\x61lert\x18\x02 \x01(\x0b\x32\x16.mash.linkage.v1.Alert\"*\n\x12WatchAlertsRequest\x12\x14\n\x0c\x61\x66ter_cursor\x18\x01 \x01(\x04\"\xcd\x01\n\x11ListAlertsRequest\x12*\n\x05state\x18\x01 \x01(\x0e\x32\x1b.mash.linkage.v1.AlertState\x12\x31\n\rupdated_after\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0eupdated_before\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x04 \x01(\r\x12\x12\n\npage_token\x18\x05 \x01(\t\"U\n\x12ListAlertsResponse\x12&\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\x16.mash.linkage.v1.Alert\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"#\n\x0fGetAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t*]\n\nBatchState\x12\x1b\n\x17\x42\x41TCH_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x42\x41TCH_STATE_COMMITTED\x10\x01\x12\x17\n\x13\x42\x41TCH_STATE_MATCHED\x10\x02*?\n\x04\x42\x61nd\x12\x14\n\x10\x42\x41ND_UNSPECIFIED\x10\x00\x12\x0e\n\nBAND_MATCH\x10\x01\x12\x11\n\rBAND_POSSIBLE\x10\x02*K\n\nAlertState\x12\x1b\n\x17\x41LERT_STATE_UNSPECIFIED\x10\x00\x12\x08\n\x04OPEN\x10\x01\x12\n\n\x06\x43LOSED\x10\x02\x12\n\n\x06MERGED\x10\x03\x32\x96\x02\n\rAgencyService\x12S\n\x0bSubmitBatch\x12#.mash.linkage.v1.SubmitBatchRequest\x1a\x1d.mash.linkage.v1.BatchReceipt(\x01\x12\x64\n\x0fWithdrawRecords\x12\'.mash.linkage.v1.WithdrawRecordsRequest\x1a(.mash.linkage.v1.WithdrawRecordsResponse\x12J\n\x08GetBatch\x12 .mash.linkage.v1.GetBatchRequest\x1a\x1c.mash.linkage.v1.BatchStatus2\x84\x02\n\x12\x43oordinatorService\x12Q\n\x0bWatchAlerts\x12#.mash.linkage.v1.WatchAlertsRequest\x1a\x1b.mash.linkage.v1.AlertEvent0\x01\x12U\n\nListAlerts\x12\".mash.linkage.v1.ListAlertsRequest\x1a#.mash.linkage.v1.ListAlertsResponse\x12\x44\n\x08GetAlert\x12 .mash.linkage.v1.GetAlertRequest\x1a\x16.mash.linkage.v1.Alertb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dmash/linkage/v1/linkage.proto\x12\x0fmash.linkage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaa\x01\n\x0b\x42\x61tchHeader\x12\x0e\n\x06\x61gency\x18\x01 \x01(\t\x12\x1a\n\x12schema_fingerprint\x18\x02 \x01(\t\x12\x11\n\tkey_check\x18\x03 \x01(\t\x12\x13\n\x0b\x66ilter_bits\x18\x04 \x01(\r\x12\x14\n\x0crecord_count\x18\x05 \x01(\x04\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\t\x12\x18\n\x10identifier_names\x18\x07 \x03(\t\"D\n\nBatchChunk\x12\x0c\n\x04\x62its\x18\x01 \x01(\x0c\x12\x13\n\x0brecord_refs\x18\x02 \x03(\t\x12\x13\n\x0bidentifiers\x18\x03 \x01(\x0c\"z\n\x12SubmitBatchRequest\x12.\n\x06header\x18\x01 \x01(\x0b\x32\x1c.mash.linkage.v1.BatchHeaderH\x00\x12,\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x1b.mash.linkage.v1.BatchChunkH\x00\x42\x06\n\x04part\"4\n\x0eRejectedRecord\x12\x12\n\nrecord_ref\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xd2\x01\n\x0c\x42\x61tchReceipt\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61gency\x18\x02 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x04 \x01(\x04\x12\x31\n\x08rejected\x18\x05 \x03(\x0b\x32\x1f.mash.linkage.v1.RejectedRecord\x12\x30\n\x0c\x63ommitted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08replayed\x18\x07 \x01(\x08\"#\n\x0fGetBatchRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\"i\n\x0b\x42\x61tchStatus\x12.\n\x07receipt\x18\x01 \x01(\x0b\x32\x1d.mash.linkage.v1.BatchReceipt\x12*\n\x05state\x18\x02 \x01(\x0e\x32\x1b.mash.linkage.v1.BatchState\"M\n\x16WithdrawRecordsRequest\x12\x0e\n\x06\x61gency\x18\x01 \x01(\t\x12\x13\n\x0brecord_refs\x18\x02 \x03(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"d\n\x17WithdrawRecordsResponse\x12\x11\n\twithdrawn\x18\x01 \x01(\x04\x12\x36\n\rnot_withdrawn\x18\x02 \x03(\x0b\x32\x1f.mash.linkage.v1.RejectedRecord\"~\n\x0b\x41lertRecord\x12\x0e\n\x06\x61gency\x18\x01 \x01(\t\x12\x12\n\nrecord_ref\x18\x02 \x01(\t\x12\x11\n\tduplicate\x18\x03 \x01(\x08\x12#\n\x04\x62\x61nd\x18\x04 \x01(\x0e\x32\x15.mash.linkage.v1.Band\x12\x13\n\x0bmatch_group\x18\x05 \x01(\r\"\xb0\x02\n\x05\x41lert\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12*\n\x05state\x18\x03 \x01(\x0e\x32\x1b.mash.linkage.v1.AlertState\x12#\n\x04\x62\x61nd\x18\x04 \x01(\x0e\x32\x15.mash.linkage.v1.Band\x12\x10\n\x08\x61gencies\x18\x05 \x03(\t\x12-\n\x07records\x18\x06 \x03(\x0b\x32\x1c.mash.linkage.v1.AlertRecord\x12-\n\topened_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bmerged_into\x18\t \x01(\t\"C\n\nAlertEvent\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\x04\x12%\n\x05\x61lert\x18\x02 \x01(\x0b\x32\x16.mash.linkage.v1.Alert\"*\n\x12WatchAlertsRequest\x12\x14\n\x0c\x61\x66ter_cursor\x18\x01 \x01(\x04\"\xcd\x01\n\x11ListAlertsRequest\x12*\n\x05state\x18\x01 \x01(\x0e\x32\x1b.mash.linkage.v1.AlertState\x12\x31\n\rupdated_after\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0eupdated_before\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x04 \x01(\r\x12\x12\n\npage_token\x18\x05 \x01(\t\"U\n\x12ListAlertsResponse\x12&\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\x16.mash.linkage.v1.Alert\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"#\n\x0fGetAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t*]\n\nBatchState\x12\x1b\n\x17\x42\x41TCH_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x42\x41TCH_STATE_COMMITTED\x10\x01\x12\x17\n\x13\x42\x41TCH_STATE_MATCHED\x10\x02*?\n\x04\x42\x61nd\x12\x14\n\x10\x42\x41ND_UNSPECIFIED\x10\x00\x12\x0e\n\nBAND_MATCH\x10\x01\x12\x11\n\rBAND_POSSIBLE\x10\x02*K\n\nAlertState\x12\x1b\n\x17\x41LERT_STATE_UNSPECIFIED\x10\x00\x12\x08\n\x04OPEN\x10\x01\x12\n\n\x06\x43LOSED\x10\x02\x12\n\n\x06MERGED\x10\x03\x32\x96\x02\n\rAgencyService\x12S\n\x0bSubmitBatch\x12#.mash.linkage.v1.SubmitBatchRequest\x1a\x1d.mash.linkage.v1.BatchReceipt(\x01\x12\x64\n\x0fWithdrawRecords\x12\'.mash.linkage.v1.WithdrawRecordsRequest\x1a(.mash.linkage.v1.WithdrawRecordsResponse\x12J\n\x08GetBatch\x12 .mash.linkage.v1.GetBatchRequest\x1a\x1c.mash.linkage.v1.BatchStatus2\x84\x02\n\x12\x43oordinatorService\x12Q\n\x0bWatchAlerts\x12#.mash.linkage.v1.WatchAlertsRequest\x1a\x1b.mash.linkage.v1.AlertEvent0\x01\x12U\n\nListAlerts\x12\".mash.linkage.v1.ListAlertsRequest\x1a#.mash.linkage.v1.ListAlertsResponse\x12\x44\n\x08GetAlert\x12 .mash.linkage.v1.GetAlertRequest\x1a\x16.mash.linkage.v1.Alertb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mash.linkage.v1.linkage_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_BATCHSTATE']._serialized_start=1901
-  _globals['_BATCHSTATE']._serialized_end=1994
-  _globals['_BAND']._serialized_start=1996
-  _globals['_BAND']._serialized_end=2059
-  _globals['_ALERTSTATE']._serialized_start=2061
-  _globals['_ALERTSTATE']._serialized_end=2136
+  _globals['_BATCHSTATE']._serialized_start=1922
+  _globals['_BATCHSTATE']._serialized_end=2015
+  _globals['_BAND']._serialized_start=2017
+  _globals['_BAND']._serialized_end=2080
+  _globals['_ALERTSTATE']._serialized_start=2082
+  _globals['_ALERTSTATE']._serialized_end=2157
   _globals['_BATCHHEADER']._serialized_start=84
   _globals['_BATCHHEADER']._serialized_end=254
   _globals['_BATCHCHUNK']._serialized_start=256
@@ -57,21 +57,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WITHDRAWRECORDSRESPONSE']._serialized_start=940
   _globals['_WITHDRAWRECORDSRESPONSE']._serialized_end=1040
   _globals['_ALERTRECORD']._serialized_start=1042
-  _globals['_ALERTRECORD']._serialized_end=1147
-  _globals['_ALERT']._serialized_start=1150
-  _globals['_ALERT']._serialized_end=1454
-  _globals['_ALERTEVENT']._serialized_start=1456
-  _globals['_ALERTEVENT']._serialized_end=1523
-  _globals['_WATCHALERTSREQUEST']._serialized_start=1525
-  _globals['_WATCHALERTSREQUEST']._serialized_end=1567
-  _globals['_LISTALERTSREQUEST']._serialized_start=1570
-  _globals['_LISTALERTSREQUEST']._serialized_end=1775
-  _globals['_LISTALERTSRESPONSE']._serialized_start=1777
-  _globals['_LISTALERTSRESPONSE']._serialized_end=1862
-  _globals['_GETALERTREQUEST']._serialized_start=1864
-  _globals['_GETALERTREQUEST']._serialized_end=1899
-  _globals['_AGENCYSERVICE']._serialized_start=2139
-  _globals['_AGENCYSERVICE']._serialized_end=2417
-  _globals['_COORDINATORSERVICE']._serialized_start=2420
-  _globals['_COORDINATORSERVICE']._serialized_end=2680
+  _globals['_ALERTRECORD']._serialized_end=1168
+  _globals['_ALERT']._serialized_start=1171
+  _globals['_ALERT']._serialized_end=1475
+  _globals['_ALERTEVENT']._serialized_start=1477
+  _globals['_ALERTEVENT']._serialized_end=1544
+  _globals['_WATCHALERTSREQUEST']._serialized_start=1546
+  _globals['_WATCHALERTSREQUEST']._serialized_end=1588
+  _globals['_LISTALERTSREQUEST']._serialized_start=1591
+  _globals['_LISTALERTSREQUEST']._serialized_end=1796
+  _globals['_LISTALERTSRESPONSE']._serialized_start=1798
+  _globals['_LISTALERTSRESPONSE']._serialized_end=1883
+  _globals['_GETALERTREQUEST']._serialized_start=1885
+  _globals['_GETALERTREQUEST']._serialized_end=1920
+  _globals['_AGENCYSERVICE']._serialized_start=2160
+  _globals['_AGENCYSERVICE']._serialized_end=2438
+  _globals['_COORDINATORSERVICE']._serialized_start=2441
+  _globals['_COORDINATORSERVICE']._serialized_end=2701
 # @@protoc_insertion_point(module_scope)

@@ -357,6 +357,7 @@ class AlertRecord(_message.Message):
     RECORD_REF_FIELD_NUMBER: _builtins.int
     DUPLICATE_FIELD_NUMBER: _builtins.int
     BAND_FIELD_NUMBER: _builtins.int
+    MATCH_GROUP_FIELD_NUMBER: _builtins.int
     agency: _builtins.str
     record_ref: _builtins.str
     duplicate: _builtins.bool
@@ -365,6 +366,10 @@ class AlertRecord(_message.Message):
     """BAND_MATCH: the record has an automatic match link inside the cluster; BAND_POSSIBLE: it
     joins the cluster only through links a person should review.
     """
+    match_group: _builtins.int
+    """Records with the same non-zero group are joined by automatic match links alone; 0 for a
+    record that joins only through links in the review band.
+    """
     def __init__(
         self,
         *,
@@ -372,10 +377,11 @@ class AlertRecord(_message.Message):
         record_ref: _builtins.str = ...,
         duplicate: _builtins.bool = ...,
         band: Global___Band.ValueType = ...,
+        match_group: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency", b"agency", "band", b"band", "duplicate", b"duplicate", "record_ref", b"record_ref"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency", b"agency", "band", b"band", "duplicate", b"duplicate", "match_group", b"match_group", "record_ref", b"record_ref"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
