@@ -102,6 +102,18 @@ def _watch(channel: grpc.Channel, watch: _Watch) -> None:
         return
 
 
+def _until_quiet(watch: _Watch, quiet: float = 2.0, limit: float = 120.0) -> None:
+    """Wait until no alert version has arrived for ``quiet`` seconds since the later of now and
+    the last arrival (at most ``limit``): the stream delivers a batch's versions after it."""
+    start = time.perf_counter()
+    while time.perf_counter() < start + limit:
+        with watch.lock:
+            last = max(watch.events[-1][0] if watch.events else 0.0, start)
+        if time.perf_counter() - last >= quiet:
+            return
+        time.sleep(0.1)
+
+
 def _wait_matched(channel: grpc.Channel, batch_id: str) -> None:
     stub = rpc.AgencyServiceStub(channel)
     while stub.GetBatch(pb.GetBatchRequest(batch_id=batch_id)).state != pb.BATCH_STATE_MATCHED:
@@ -138,7 +150,7 @@ def run_service_demo(children: int, seed: int, out_dir: Path, console: Console) 
                 _wait_matched(channel, receipt.batch_id)
                 matched = time.perf_counter()
             rows.append((batch, receipt, started, acknowledged, matched))
-        time.sleep(0.5)  # let the stream deliver the last versions
+        _until_quiet(watch)  # the stream may still be delivering the last versions
     finally:
         watcher_channel.close()
         proc.send_signal(signal.SIGTERM)
