@@ -30,8 +30,6 @@ data, and no two blocks share a child or a number. Record references get the pre
    blocks different children with disjoint NHS numbers), so no true link is lost but in the one
    household a size boundary may cut; chance candidates between children of different groups
    are, so the components (the regions re-solved on every submission) stay within one group.
-   While building, and only then, the store has an index on ``alert_keys (alert_id)``
-   (``BUILD_INDEX``); it is dropped before anything is measured.
 3. **Rebuild**: ``create_server`` on the standing directory, ``--repeats`` times (warm page
    cache): reopening the store and restoring the index; the server's own ``rebuild_seconds`` and
    the whole call are reported.
@@ -44,8 +42,7 @@ data, and no two blocks share a child or a number. Record references get the pre
    seconds (the probe under way is finished and counted), because a probe that joins a large
    component waits for the matcher to re-solve all of it. Probes are also reported by the size of
    the component their record joined. For comparison: ``dice_scan_ms``, the matcher's Dice step
-   alone (``similar_pairs``, one record against all N), and ``alert_keys_scan_ms``, the lookup by
-   ``alert_id`` each released alert version makes.
+   alone (``similar_pairs``, one record against all N).
 """
 
 from __future__ import annotations
@@ -118,35 +115,27 @@ INGEST_TARGET = 200_000  # records/s, from the issue
 LATENCY_TARGET_MS = 50.0  # p99 at 1M, from the issue
 GRACE = 5.0
 NOTE = (
-    "Ingest: records/s of one SubmitBatch of `batch` records, first request message to receipt "
-    "(sent after the SQLite commit), client message building included; 'idle': the matcher had "
-    "finished every earlier batch; 'busy': sent back to back while the matcher matched earlier "
-    "batches; 'without_grpc': the service's intake (read_batch) and SqliteStore.submit alone on "
-    "the idle batches. Standing index of N: synthetic population in blocks of 50,000 children "
-    "(own seed, NHS numbers 999<b>...), added in groups (a block, or the rest of the block a "
-    "smaller size cut; a larger size starts from a copy of the smaller size's store), one "
-    "batch per agency: the first group submitted over gRPC and matched by the running service, "
-    "every further group written through read_batch + SqliteStore.submit and matched by the "
-    "service's Matcher with an index of that group only, so records of different groups "
-    "(different households) were never compared: all-pairs matching of 1M records would take "
-    "far longer than the run. Components therefore stay within a group; with all-pairs "
-    "matching they could only be larger. During the build only, an index on "
-    "alert_keys(alert_id) was added (the service lacks it; without it a 110k block took ~3x "
-    "longer to build), dropped "
-    "before measuring. Rebuild: create_server on that store, warm page cache. Latency: one "
-    "record per SubmitBatch, the held-out record of a child whose other-agency record is "
-    "standing with Dice >= match, from the start of SubmitBatch to that record's alert event on "
-    "a coordinator's WatchAlerts stream; matcher idle before each probe; probing stops after "
-    "latency_budget_seconds per size; probes are also split by the size of the saved component "
-    "their record joined (what the matcher re-solved); dice_scan_ms: the "
-    "matcher's Dice step alone for one record against all N; alert_keys_scan_ms: the "
-    "alert_keys lookup by alert_id each released alert version makes."
+    "Ingest: records/s of one SubmitBatch of `batch` records, first request message to "
+    "receipt (sent after the SQLite commit), client message building included; 'idle': the "
+    "matcher had finished every earlier batch; 'busy': sent back to back while the matcher "
+    "matched earlier batches; 'without_grpc': the service's intake (read_batch) and "
+    "SqliteStore.submit alone on the idle batches. Standing index of N: synthetic population "
+    "in blocks of 50,000 children (own seed, NHS numbers 999<b>...), added in groups (a "
+    "block, or the rest of the block a smaller size cut; a larger size starts from a copy of "
+    "the smaller size's store), one batch per agency: the first group submitted over gRPC and "
+    "matched by the running service, every further group written through read_batch + "
+    "SqliteStore.submit and matched by the service's Matcher with an index of that group "
+    "only, so records of different groups (different households) were never compared: "
+    "all-pairs matching of 1M records would take far longer than the run. Components "
+    "therefore stay within a group; with all-pairs matching they could only be larger. "
+    "Rebuild: create_server on that store, warm page cache. Latency: one record per "
+    "SubmitBatch, the held-out record of a child whose other-agency record is standing with "
+    "Dice >= match, from the start of SubmitBatch to that record's alert event on a "
+    "coordinator's WatchAlerts stream; matcher idle before each probe; probing stops after "
+    "latency_budget_seconds per size; probes are also split by the size of the saved "
+    "component their record joined (what the matcher re-solved); dice_scan_ms: the matcher's "
+    "Dice step alone for one record against all N."
 )
-# The service's alert_keys table has no index on alert_id, and every released alert version
-# deletes by it: a scan of all open alerts' keys per version, quadratic over a build (a 110k
-# block took 184 s, 135 s of it in that DELETE). The build adds this index and drops it before
-# anything is measured; an index changes no result.
-BUILD_INDEX = "bench_build_alert_keys_alert_id"
 AGENCY_ORDER = "agency_order"  # the store's meta key for the index's agency order
 
 
@@ -471,18 +460,6 @@ def _identifiers_across_components(data_dir: Path, width: int) -> int:
     return split
 
 
-def _alert_keys_scan_ms(data_dir: Path) -> float:
-    """Median ms of the lookup every released alert version does in ``alert_keys`` by
-    ``alert_id`` (the store's DELETE), here as a read-only COUNT with the same plan."""
-    with closing(_read_only(data_dir)) as conn:
-        times = []
-        for _ in range(5):
-            started = time.perf_counter()
-            conn.execute("SELECT COUNT(*) FROM alert_keys WHERE alert_id = 'A-none'").fetchone()
-            times.append(time.perf_counter() - started)
-    return round(1000 * statistics.median(times), 2)
-
-
 def _peak_rss_gb() -> float | None:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -612,15 +589,6 @@ def _ingest_without_grpc(
     }
 
 
-def _alert_keys_index(data_dir: Path, present: bool) -> None:
-    """Add or drop an index on ``alert_keys (alert_id)`` (build-time only, module docstring)."""
-    with closing(sqlite3.connect(data_dir / DB_NAME)) as conn:
-        if present:
-            conn.execute(f"CREATE INDEX IF NOT EXISTS {BUILD_INDEX} ON alert_keys (alert_id)")
-        else:
-            conn.execute(f"DROP INDEX IF EXISTS {BUILD_INDEX}")
-
-
 def build_standing(
     pki: Pki,
     data_dir: Path,
@@ -637,7 +605,6 @@ def build_standing(
         first, groups = groups[0], groups[1:]
         server = create_server(pki.config(data_dir))
         try:
-            _alert_keys_index(data_dir, True)
             for g, agency in enumerate(AGENCIES):
                 batch = first.get(g)
                 if batch is None:
@@ -660,7 +627,6 @@ def build_standing(
         )
         log(f"standing group over gRPC: {out['groups'][-1]}")
     if groups:
-        _alert_keys_index(data_dir, True)
         store = SqliteStore.open(data_dir)
         try:
             expected = Expected(schema, store.meta("key_check"), Limits())
@@ -696,7 +662,6 @@ def build_standing(
                 log(f"standing group through the store: {out['groups'][-1]}")
         finally:
             store.close()
-    _alert_keys_index(data_dir, False)
     out["seconds"] = round(time.perf_counter() - started, 1)
     split = _identifiers_across_components(data_dir, len(schema.identifier_fields))
     if split:
@@ -802,6 +767,7 @@ def measure_latency(
     # per counted probe: total ms, receipt ms, size of the component it joined
     timed: list[tuple[float, float, int]] = []
     missed: list[str] = []
+    warmup: list[float | None] = []
     started_all = time.perf_counter()
     stopped_by_budget = False
     try:
@@ -820,6 +786,7 @@ def measure_latency(
                 received = time.perf_counter()
                 at = alert_of(want)
                 if i < WARMUP_PROBES:
+                    warmup.append(None if at is None else round(1000 * (at - started), 1))
                     continue
                 if at is None:
                     missed.append(ref)
@@ -847,7 +814,7 @@ def measure_latency(
         "p90_ms": round(float(np.percentile(total, 90)), 2) if total else None,
         "min_ms": round(min(total), 2) if total else None,
         "missed": len(missed),
-        "warmup_not_counted": WARMUP_PROBES,
+        "warmup_not_counted_ms": warmup,
         "budget_seconds": budget,
         "stopped_by_budget": stopped_by_budget,
         "seconds": round(time.perf_counter() - started_all, 1),
@@ -859,7 +826,6 @@ def measure_latency(
         "probe_component_sizes": _spread([c for _, _, c in timed] or [0], 0),
         "in_order_ms_and_component": [[round(t, 1), c] for t, _, c in timed],
         "standing_before": {k: v for k, v in before.items() if k not in ("last_cursor", "max_key")},
-        "alert_keys_scan_ms": _alert_keys_scan_ms(data_dir),
     }
 
 
@@ -1078,9 +1044,9 @@ def print_table(report: dict[str, Any], console: Console) -> None:
                 "-",
             )
         table.add_row(
-            "  Dice step / alert_keys lookup alone (ms)",
+            "  Dice step alone (ms)",
             n,
-            f"{lat['dice_scan_ms_median']} / {lat['alert_keys_scan_ms']}",
+            f"{lat['dice_scan_ms_median']}",
             "-",
         )
     console.print(table)
