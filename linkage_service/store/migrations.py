@@ -79,7 +79,10 @@ _V2 = ("ALTER TABLE batches ADD COLUMN content_sha256 TEXT NOT NULL DEFAULT ''",
 # release scanned every open alert's keys (milliseconds per alert at a million records)
 _V3 = ("CREATE INDEX alert_keys_alert ON alert_keys (alert_id)",)
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
+# v4: the matcher loads each batch's records by batch id (a full scan took ~85 ms at 1M records)
+_V4 = ("CREATE INDEX records_batch ON records (batch_id)",)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
 
 
 def migrate(conn: sqlite3.Connection) -> int:

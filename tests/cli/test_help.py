@@ -23,6 +23,7 @@ COMMANDS = [
     ["bench", "encode"],
     ["bench", "accuracy"],
     ["bench", "population"],
+    ["bench", "service"],
     ["serve"],
     ["submit"],
     ["alerts"],
