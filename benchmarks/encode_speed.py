@@ -221,7 +221,7 @@ def print_table(report: dict[str, Any], console: Console) -> None:
     show_default=True,
     help="Rows per data set.",
 )
-@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object only.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write JSON here.")
 def encode_command(rows: int, repeats: int, as_json: bool, out: Path | None) -> None:

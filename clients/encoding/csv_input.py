@@ -179,7 +179,10 @@ def _to_columns(rows, lines, problems, width, id_at, picks, first_seen) -> Colum
                     bad.setdefault(good[k], "contains bytes that are not valid UTF-8")
     ids = [v.strip() for v in by_column[id_at]]
     if _ids_all_fine(ids, first_seen):
-        first_seen.update((ids[k], lines[g]) for k, g in enumerate(good) if g not in bad)
+        if bad:
+            first_seen.update((ids[k], lines[g]) for k, g in enumerate(good) if g not in bad)
+        else:  # good is every row, in order
+            first_seen.update(zip(ids, lines, strict=True))
     else:
         _check_ids_one_by_one(ids, good, lines, bad, first_seen)
     problems.extend(RowProblem(lines[i], reason) for i, reason in bad.items())

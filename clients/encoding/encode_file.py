@@ -20,7 +20,7 @@ from .secret import Secret
 __all__ = ["CHUNK_ROWS", "encode_csv"]
 
 # Rows per numpy pass: large enough to amortise per-chunk work, small enough to bound memory.
-CHUNK_ROWS = 65536
+CHUNK_ROWS = 16384
 
 
 def encode_csv(

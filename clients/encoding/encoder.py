@@ -144,16 +144,16 @@ class BloomEncoder:
         for f, table in enumerate(self._tables):
             words |= table.bits(rows[f, kept])
         n_filter = len(self._tables)
+        every_row = len(kept) == n
         identifiers = np.zeros((len(kept), len(self._identifiers)), dtype=np.uint64)
         for i, (column, spec) in enumerate(
             zip(self._identifiers, self.schema.identifier_fields, strict=True)
         ):
             values = chunk.columns[n_filter + i]
-            picked = None if values is None else [values[r] for r in kept.tolist()]
+            picked = values if values is None or every_row else [values[r] for r in kept.tolist()]
             identifiers[:, i] = column.tokens(picked, len(kept), self.report.identifiers[spec.name])
-        return EncodedChunk(
-            [chunk.record_ids[r] for r in kept.tolist()], words.view(np.uint8), identifiers
-        )
+        record_ids = chunk.record_ids if every_row else [chunk.record_ids[r] for r in kept.tolist()]
+        return EncodedChunk(record_ids, words.view(np.uint8), identifiers)
 
     def _kept_rows(self, lines: list[int], present: np.ndarray) -> np.ndarray:
         """int64 indices of rows with enough fields present; the rest are reported by line."""

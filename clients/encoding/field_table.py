@@ -7,7 +7,7 @@ numpy: the per-record cost is a dictionary lookup per field and a few vector ope
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 import blake3
 import numpy as np
@@ -54,7 +54,8 @@ class SlotHasher:
         self._length = weight * _POSITION_BYTES
         self._ids: dict[str, int] = {}
         self._pending = bytearray()
-        self._table = np.zeros((0, weight), dtype=np.uint32)
+        self._table = np.zeros((0, weight), dtype=np.uint32)  # capacity; rows past _hashed unused
+        self._hashed = 0
 
     @property
     def distinct_tokens(self) -> int:
@@ -80,9 +81,15 @@ class SlotHasher:
         """uint32 (n_tokens, weight): positions of every token seen so far."""
         if self._pending:
             fresh = np.frombuffer(bytes(self._pending), dtype="<u4").reshape(-1, self._weight)
-            self._table = np.vstack([self._table, fresh % np.uint32(self._n_bits)])
             self._pending.clear()
-        return self._table
+            needed = self._hashed + len(fresh)
+            if needed > len(self._table):  # grow by doubling: one chunk's tokens must not copy all
+                grown = np.empty((max(needed, 2 * len(self._table)), self._weight), np.uint32)
+                grown[: self._hashed] = self._table[: self._hashed]
+                self._table = grown
+            self._table[self._hashed : needed] = fresh % np.uint32(self._n_bits)
+            self._hashed = needed
+        return self._table[: self._hashed]
 
 
 class FieldTable:
@@ -124,18 +131,15 @@ class FieldTable:
         """uint64 (len(rows), n_bits // 64)."""
         return self._rows[rows]
 
-    def _add(self, raws: Iterable[str]) -> None:
-        token_lists: list[tuple[str, ...]] = []
-        tokenise, index = self._tokenise, self._index
-        for raw in raws:
-            tokens = tokenise(raw) if raw and not raw.isspace() else None
-            if tokens:
-                index[raw] = self._used + len(token_lists)
-                token_lists.append(tokens)
-            else:
-                index[raw] = MISSING
+    def _add(self, raws: Sequence[str]) -> None:
+        tokenise = self._tokenise
+        tokenised = [tokenise(raw) if raw and not raw.isspace() else None for raw in raws]
+        present = np.fromiter(map(bool, tokenised), dtype=bool, count=len(tokenised))
+        rows = np.where(present, self._used - 1 + np.cumsum(present), MISSING)
+        self._index.update(zip(raws, rows.tolist(), strict=True))
+        token_lists = [tokens for tokens in tokenised if tokens]
         if token_lists:
-            self._append(token_lists)
+            self._append(token_lists)  # type: ignore[arg-type]
 
     def _append(self, token_lists: list[tuple[str, ...]]) -> None:
         lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))

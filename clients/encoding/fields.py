@@ -95,6 +95,7 @@ _FAST_DATE = re.compile(
 _FAST_POSTCODE = re.compile(r"([A-Z]{1,2}[0-9][0-9A-Z]?) [0-9][A-Z]{2}")
 _DAYS_IN_MONTH = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _UNPARSED = (-1, -1, -1)
+_DAY_MONTH_TOKENS = tuple(f"dm:{n:02d}" for n in range(32))
 
 
 def _fast_date(raw: str, reference_year: int) -> tuple[int, int, int] | None:
@@ -137,10 +138,10 @@ def _date_tokens(raw: str, reference_year: int) -> tuple[str, ...] | None:
     if parts is None:
         return None
     year, month, day = parts
-    dd, mm = f"{day:02d}", f"{month:02d}"
-    return tuple(
-        dict.fromkeys((f"dm:{dd}", f"dm:{mm}", f"y:{year:04d}", f"ymd:{year:04d}-{mm}-{dd}"))
-    )
+    ymd = f"ymd:{year:04d}-{month:02d}-{day:02d}"
+    if day == month:
+        return (_DAY_MONTH_TOKENS[day], f"y:{year:04d}", ymd)
+    return (_DAY_MONTH_TOKENS[day], _DAY_MONTH_TOKENS[month], f"y:{year:04d}", ymd)
 
 
 def postcode_parts(raw: str) -> tuple[str | None, str] | None:

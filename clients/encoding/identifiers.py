@@ -41,9 +41,9 @@ def nhs_numbers_vectorised(raws: Sequence[str]) -> tuple[list[str | None], np.nd
         check = np.where(check == 11, 0, check)
         same = (digits == digits[:, :1]).all(axis=1)
         ok = (check != 10) & (check == digits[:, 9]) & ~same
-        for i, good in zip(fast, ok.tolist(), strict=True):
-            status[i] = VALID if good else INVALID
-            values[i] = cleaned[i] if good else None
+        status[fast] = np.where(ok, VALID, INVALID)
+        for i in np.asarray(fast)[ok].tolist():
+            values[i] = cleaned[i]
     for i in np.flatnonzero(status < 0).tolist():
         result = normalise_nhs_number(raws[i])
         status[i] = _STATUS.index(result.status)
@@ -83,12 +83,15 @@ class IdentifierColumn:
         start = len(self._tokens)
         for offset, raw in enumerate(raws):
             self._index[raw] = start + offset
-        fresh = np.fromiter(
-            (0 if v is None else self._token(v) for v in values), dtype=np.uint64, count=len(values)
-        )
+        fresh = np.zeros(len(values), dtype=np.uint64)
+        valid = [i for i, v in enumerate(values) if v is not None]
+        if valid:
+            key = self._key
+            digests = b"".join(
+                [blake3.blake3(values[i].encode(), key=key).digest(length=8) for i in valid]  # type: ignore[union-attr]
+            )
+            tokens = np.frombuffer(digests, dtype="<u8").astype(np.uint64)
+            tokens[tokens == 0] = 1  # 0 is reserved for "absent"
+            fresh[valid] = tokens
         self._tokens = np.concatenate([self._tokens, fresh])
         self._status = np.concatenate([self._status, status.astype(np.int64)])
-
-    def _token(self, value: str) -> int:
-        digest = blake3.blake3(value.encode(), key=self._key).digest(length=8)
-        return int.from_bytes(digest, "little") or 1  # 0 is reserved for "absent"

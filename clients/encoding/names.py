@@ -185,6 +185,12 @@ _INFANT_PREFIX = re.compile(r"(?:baby|infant|unborn|newborn|neonate|b o)(?: of)?
 
 def _fold(raw: str) -> str:
     """Lower-case ASCII words separated by single spaces; digits are still present."""
+    if raw.isascii():  # NFKD, combining marks and transliteration touch only non-ASCII
+        return _NOT_WORD.sub(" ", raw.translate(_APOSTROPHES).lower()).strip()
+    return _fold_unicode(raw)
+
+
+def _fold_unicode(raw: str) -> str:
     text = raw.translate(_APOSTROPHES).casefold()
     text = unicodedata.normalize("NFKD", text)
     text = "".join(ch for ch in text if not unicodedata.combining(ch))

@@ -1,5 +1,6 @@
 """Tokenisers' fast paths against the general normalisers (their reference)."""
 
+import datetime
 import random
 
 from hypothesis import given
@@ -71,3 +72,16 @@ def test_postcode_examples():
 def test_qgrams_are_padded_and_per_part():
     assert qgrams(("amy",), 2) == ("_a", "am", "my", "y_")
     assert set(qgrams(("jo", "li"), 2)) == {"_j", "jo", "o_", "_l", "li", "i_"}
+
+
+@given(st.dates(min_value=datetime.date(1901, 1, 1), max_value=datetime.date(2100, 12, 31)))
+def test_date_tokens_are_day_month_unlabelled_then_year_then_exact_date(date):
+    from clients.encoding.fields import _date_tokens
+
+    dd, mm, yyyy = f"{date.day:02d}", f"{date.month:02d}", f"{date.year:04d}"
+    expected = tuple(dict.fromkeys([f"dm:{dd}", f"dm:{mm}", f"y:{yyyy}", f"ymd:{yyyy}-{mm}-{dd}"]))
+    assert _date_tokens(date.isoformat(), REF_YEAR) == expected
+    # a day/month swap keeps both unlabelled tokens and the year
+    swapped = f"{mm}/{dd}/{yyyy}"
+    if date.day <= 12:
+        assert set(_date_tokens(swapped, REF_YEAR)) >= set(expected[:-1])

@@ -3,6 +3,7 @@
 import random
 from collections import Counter
 
+import blake3
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
@@ -60,6 +61,9 @@ def test_identifier_column_tokens_and_tally():
     counts: Counter[str] = Counter()
     tokens = column.tokens(["9434765919", "943 476 5919", "9434765918", ""], 4, counts)
     assert tokens[0] == tokens[1] != 0 and tokens[2] == 0 and tokens[3] == 0
+    # the token is the first 8 bytes of the keyed BLAKE3 of the normalised number, little-endian
+    digest = blake3.blake3(b"9434765919", key=bytes(32)).digest(length=8)
+    assert int(tokens[0]) == int.from_bytes(digest, "little")
     assert counts == Counter(valid=2, invalid=1, missing=1)
     other = IdentifierColumn(bytes(range(32)), nhs_numbers_vectorised)
     assert other.tokens(["9434765919"], 1, Counter())[0] != tokens[0]

@@ -254,3 +254,10 @@ def test_name_fast_path_equals_the_general_rules(raw):
         assert _normalise(raw, strip_infant_prefix=strip) == _normalise_general(
             raw, strip_infant_prefix=strip
         )
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=24))
+def test_ascii_folding_shortcut_equals_the_unicode_rules(raw):
+    from clients.encoding.names import _fold, _fold_unicode
+
+    assert _fold(raw) == _fold_unicode(raw)
