@@ -93,6 +93,7 @@ _FAST_DATE = re.compile(
     r"|(\d{4})(\d{2})(\d{2})"
 )
 _FAST_POSTCODE = re.compile(r"([A-Z]{1,2}[0-9][0-9A-Z]?) [0-9][A-Z]{2}")
+_COMPACT_POSTCODE = re.compile(r"([A-Z]{1,2}[0-9][0-9A-Z]?)([0-9][A-Z]{2})")
 _DAYS_IN_MONTH = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _UNPARSED = (-1, -1, -1)
 _DAY_MONTH_TOKENS = tuple(f"dm:{n:02d}" for n in range(32))
@@ -149,6 +150,10 @@ def postcode_parts(raw: str) -> tuple[str | None, str] | None:
     match = _FAST_POSTCODE.fullmatch(raw)
     if match is not None:
         return raw, match[1]
+    if raw.isascii():  # lower case or spacing off ("sw1a1aa", "b8 7la"): the same rule, cheaper
+        match = _COMPACT_POSTCODE.fullmatch(raw.upper().replace(" ", ""))
+        if match is not None:
+            return f"{match[1]} {match[2]}", match[1]
     postcode = norm.normalise_postcode(raw)
     return None if postcode is None else (postcode.full, postcode.outward)
 

@@ -81,8 +81,7 @@ class IdentifierColumn:
     def _add(self, raws: list[str]) -> None:
         values, status = self._validate(raws)
         start = len(self._tokens)
-        for offset, raw in enumerate(raws):
-            self._index[raw] = start + offset
+        self._index.update(zip(raws, range(start, start + len(raws)), strict=True))
         fresh = np.zeros(len(values), dtype=np.uint64)
         valid = [i for i, v in enumerate(values) if v is not None]
         if valid:
