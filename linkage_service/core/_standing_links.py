@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._dice_edges import accepted_pairs
+from .candidates import CandidatePairs
 from .decisions import DecisionRule
-from .linking import AgencyRecords, link_agencies
+from .linking import AgencyRecords, DicePairs, link_agencies
 
 __all__ = ["StandingLinks", "merged_links", "no_links", "region_links"]
 
@@ -44,10 +46,14 @@ def region_links(
     nodes: Sequence[np.ndarray],
     rule: DecisionRule,
     threads: int | None,
+    edges: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> StandingLinks:
     """``link_agencies`` on the agencies' ``records`` (canonical order, at least two), whose
-    rows are the ascending ids ``nodes[i]``; links between ids, a < b, sorted by (a, b)."""
-    pairs = link_agencies(records, rule, threads=threads)
+    rows are the ascending ids ``nodes[i]``; links between ids, a < b, sorted by (a, b).
+    ``edges`` (u, v, common), node ids, u < v: a superset of the region's Dice pairs at the
+    rule's thresholds; given, the Dice pairs are read off them instead of computed."""
+    dice = None if edges is None else edge_pairs(records, nodes, edges)
+    pairs = link_agencies(records, rule, threads=threads, dice=dice)
     a = np.concatenate([np.zeros(0, np.int64)] + [nodes[p.a][p.left] for p in pairs])
     b = np.concatenate([np.zeros(0, np.int64)] + [nodes[p.b][p.right] for p in pairs])
     decision = np.concatenate([np.zeros(0, np.int8)] + [p.decisions for p in pairs])
@@ -71,3 +77,32 @@ def merged_links(parts: list[StandingLinks], keys: np.ndarray) -> StandingLinks:
         np.concatenate([p.decision for p in parts])[order],
         np.concatenate([p.score for p in parts])[order],
     )
+
+
+def edge_pairs(
+    records: Sequence[AgencyRecords],
+    nodes: Sequence[np.ndarray],
+    edges: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> DicePairs:
+    """What ``dice_candidates`` returns for each pair of the region's agencies, read off the
+    kept edges with anonlink's rule (each orientation judged with its own left popcount)."""
+    u, v, common = edges
+    region = np.concatenate(nodes)
+    order = np.argsort(region, kind="stable")
+    group = np.repeat(np.arange(len(nodes)), [n.size for n in nodes])[order]
+    position = np.concatenate([np.arange(n.size) for n in nodes])[order]
+    at_u, at_v = np.searchsorted(region[order], u), np.searchsorted(region[order], v)
+    gu, gv, pu, pv = group[at_u], group[at_v], position[at_u], position[at_v]
+    popcounts = [r.matrix.popcounts for r in records]
+
+    def pairs(i: int, j: int, threshold: float) -> CandidatePairs:
+        forward = (gu == i) & (gv == j)
+        backward = (gu == j) & (gv == i)
+        left = np.concatenate([pu[forward], pv[backward]])
+        right = np.concatenate([pv[forward], pu[backward]])
+        shared = np.concatenate([common[forward], common[backward]])
+        return accepted_pairs(
+            left, right, shared, popcounts[i][left], popcounts[j][right], threshold
+        )
+
+    return pairs

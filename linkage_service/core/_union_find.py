@@ -45,9 +45,9 @@ class Partition:
         else:
             del self._members[label]
 
-    def union(self, u: np.ndarray, v: np.ndarray) -> list[int]:
-        """Merge the components of ``u[i]`` and ``v[i]`` for every i; returns the labels that
-        ceased to exist (merged into another)."""
+    def union(self, u: np.ndarray, v: np.ndarray) -> list[tuple[int, int]]:
+        """Merge the components of ``u[i]`` and ``v[i]`` for every i; returns (gone, kept) for
+        each label that ceased to exist and the label it was merged into."""
         lu, lv = self.labels(u), self.labels(v)
         differ = lu != lv
         if not differ.any():
@@ -58,12 +58,12 @@ class Partition:
         groups = connected_clusters(len(distinct), inverse[:half], inverse[half:])
         order = np.argsort(groups, kind="stable")
         starts = np.flatnonzero(np.diff(groups[order])) + 1
-        gone: list[int] = []
+        merges: list[tuple[int, int]] = []
         for group in np.split(distinct[order], starts):
-            gone.extend(self._merge(group.tolist()))
-        return gone
+            merges.extend(self._merge(group.tolist()))
+        return merges
 
-    def _merge(self, group: list[int]) -> list[int]:
+    def _merge(self, group: list[int]) -> list[tuple[int, int]]:
         big = max(group, key=lambda g: len(self._members[g]))
         label = self._label.column("label")
         gone = [g for g in group if g != big]
@@ -71,4 +71,4 @@ class Partition:
             moved = self._members.pop(g)
             label[np.asarray(moved, dtype=np.int64)] = big
             self._members[big].extend(moved)
-        return gone
+        return [(g, big) for g in gone]

@@ -18,13 +18,14 @@ child's other records. Without this, each duplicate cost a true link per other a
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
 
 from .bitmatrix import BitMatrix
+from .candidates import CandidatePairs
 from .clusters import Clusters, connected_clusters, multi_agency_clusters
 from .decisions import (
     DISAGREE,
@@ -44,6 +45,7 @@ from .solving import greedy_one_to_one
 
 __all__ = [
     "AgencyRecords",
+    "DicePairs",
     "PairLinks",
     "duplicate_entities",
     "link_agencies",
@@ -69,6 +71,12 @@ class AgencyRecords:
             )
 
 
+# (i, j, threshold) -> what dice_candidates(agencies[i].matrix, agencies[j].matrix, threshold)
+# returns; i == j for the duplicates inside one agency. The standing index answers from the edges
+# it keeps instead of comparing all pairs again (standing.py).
+DicePairs = Callable[[int, int, float], CandidatePairs]
+
+
 @dataclass(frozen=True)
 class PairLinks:
     """Accepted links between agencies ``a`` and ``b`` (indices into the agency list).
@@ -86,11 +94,16 @@ class PairLinks:
 
 
 def duplicate_entities(
-    agency: AgencyRecords, rule: DecisionRule, threads: int | None = None
+    agency: AgencyRecords,
+    rule: DecisionRule,
+    threads: int | None = None,
+    found: CandidatePairs | None = None,
 ) -> np.ndarray:
     """int64 (n,): entity label per record (the smallest record index among its duplicates);
-    the joining rule is in :mod:`linkage_service.core.entities`."""
-    found = dice_candidates(agency.matrix, agency.matrix, rule.duplicate, threads=threads)
+    the joining rule is in :mod:`linkage_service.core.entities`. ``found``: the agency's Dice
+    pairs at ``rule.duplicate`` if already known (default: computed)."""
+    if found is None:
+        found = dice_candidates(agency.matrix, agency.matrix, rule.duplicate, threads=threads)
     id_left, id_right = identifier_pairs(agency.identifiers, agency.identifiers)
     id_scores = dice_scores(agency.matrix, agency.matrix, id_left, id_right)
     by_id = id_scores >= rule.identifier_floor
@@ -109,12 +122,15 @@ def link_pair(
     rule: DecisionRule,
     threads: int | None = None,
     entities: tuple[np.ndarray, np.ndarray] | None = None,
+    candidates: CandidatePairs | None = None,
 ) -> tuple[np.ndarray, ...]:
     """(left, right, scores, decisions) of the links between two agencies: one-to-one between
-    entities (``entities`` gives each side's labels; default: every record its own)."""
+    entities (``entities`` gives each side's labels; default: every record its own).
+    ``candidates``: the Dice pairs at ``rule.possible`` if already known (default: computed)."""
     if a.identifiers.shape[1] != b.identifiers.shape[1]:
         raise CoreError(f"agencies {a.name} and {b.name} carry different identifier columns")
-    candidates = dice_candidates(a.matrix, b.matrix, rule.possible, threads=threads)
+    if candidates is None:
+        candidates = dice_candidates(a.matrix, b.matrix, rule.possible, threads=threads)
     left, right, scores = _with_identifier_pairs(
         a, b, candidates.left, candidates.right, candidates.scores
     )
@@ -150,9 +166,13 @@ def _with_identifier_pairs(
 
 
 def link_agencies(
-    agencies: Sequence[AgencyRecords], rule: DecisionRule, threads: int | None = None
+    agencies: Sequence[AgencyRecords],
+    rule: DecisionRule,
+    threads: int | None = None,
+    dice: DicePairs | None = None,
 ) -> list[PairLinks]:
-    """Links for every unordered pair of agencies, in (a, b) order with a < b."""
+    """Links for every unordered pair of agencies, in (a, b) order with a < b. ``dice`` supplies
+    the Dice pairs (default: all pairs compared with ``dice_candidates``)."""
     if len(agencies) < 2:
         raise CoreError("linking needs at least two agencies")
     bits = {agency.matrix.n_bits for agency in agencies}
@@ -162,11 +182,23 @@ def link_agencies(
         dataclasses.replace(a, identifiers=frequent_identifiers_cleared(a.identifiers))
         for a in agencies
     ]
-    entities = [duplicate_entities(agency, rule, threads) for agency in agencies]
+
+    def found(i: int, j: int, t: float) -> CandidatePairs | None:
+        return None if dice is None else dice(i, j, t)
+
+    entities = [
+        duplicate_entities(agency, rule, threads, found(i, i, rule.duplicate))
+        for i, agency in enumerate(agencies)
+    ]
     out = []
     for i, j in combinations(range(len(agencies)), 2):
         left, right, scores, decisions = link_pair(
-            agencies[i], agencies[j], rule, threads, (entities[i], entities[j])
+            agencies[i],
+            agencies[j],
+            rule,
+            threads,
+            (entities[i], entities[j]),
+            found(i, j, rule.possible),
         )
         out.append(PairLinks(i, j, left, right, scores, decisions))
     return promote_corroborated(agencies, out)

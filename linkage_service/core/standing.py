@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._dice_edges import EdgeStore
 from ._growable import Columns
 from ._shared_identifiers import SharedIdentifiers
 from ._similar_pairs import similar_pairs
@@ -121,6 +122,7 @@ class StandingIndex:
         self._partition = Partition()
         self._shared = SharedIdentifiers(k)
         self._links: dict[int, StandingLinks] = {}  # component label -> its links (node ids)
+        self._edges = EdgeStore()  # component label -> its Dice edges
         self.components_solved = 0
         self.records_solved = 0
 
@@ -147,8 +149,9 @@ class StandingIndex:
         g = self._agency_index(agency)
         nodes, id_u, id_v, touched = self._register(np.full(keys.size, g), keys, matrix, ids)
         rows = self._nodes.column("row")[nodes]
-        u, v = self._dice_edges(g, slice(int(rows[0]), int(rows[-1]) + 1))
+        u, v, common = self._dice_edges(g, slice(int(rows[0]), int(rows[-1]) + 1))
         self._join(np.concatenate([u, id_u]), np.concatenate([v, id_v]))
+        self._edges.add(self._partition.labels(u), u, v, common)
         return self._solve(np.concatenate([nodes, touched]), np.zeros(0, np.int64))
 
     def withdraw(self, keys: np.ndarray) -> RegionUpdate:
@@ -216,10 +219,11 @@ class StandingIndex:
         first = np.full(group.max(initial=-1) + 1, nodes.size, np.int64)
         np.minimum.at(first, group, np.arange(nodes.size))
         self._partition.union(nodes[first[group]], nodes)
+        self._edges.mark_unknown(self._partition.labels(nodes))  # the store keeps no edges
         key_a, key_b, decision, score = links
         a, b = self._nodes_of(key_a, True), self._nodes_of(key_b, True)
         self._store(StandingLinks(a, b, np.asarray(decision, np.int8), np.asarray(score, float)))
-        if self._partition.union(id_u, id_v):  # labels that miss an identifier join: solve
+        if self._join(id_u, id_v):  # labels that miss an identifier join: solve
             self._solve(id_u, np.zeros(0, np.int64))
 
     def _register(
@@ -303,26 +307,50 @@ class StandingIndex:
         popcounts.flags.writeable = False
         return BitMatrix(words=words, popcounts=popcounts, n_bits=self.n_bits)
 
-    def _dice_edges(self, g: int, new_rows: slice) -> tuple[np.ndarray, np.ndarray]:
-        """Dice edges (u, v), node ids, from the new rows of agency ``g`` to every active record
-        (the new ones included)."""
+    def _dice_edges(self, g: int, new_rows: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Dice edges (u, v, common bits), node ids, from the new rows of agency ``g`` to every
+        active record (the new ones included)."""
         new = self._matrix(g, new_rows)
         new_nodes = self._rows[g].column("node")[new_rows]
         active = self._nodes.column("active")
-        us, vs = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        found = [(np.zeros(0, np.int64),) * 3]
         for h, rows in enumerate(self._rows):
             t = self.rule.duplicate if h == g else self.rule.possible
             other = self._matrix(h, slice(0, rows.n))
             left, right = similar_pairs(new, other, t, self._threads)
-            right = rows.column("node")[right]
-            keep = active[right]
-            us.append(new_nodes[left[keep]])
-            vs.append(right[keep])
-        return np.concatenate(us), np.concatenate(vs)
+            keep = active[rows.column("node")[right]]
+            left, right = left[keep], right[keep]
+            common = np.bitwise_count(new.words[left] & other.words[right]).sum(1, np.int64)
+            found.append((new_nodes[left], rows.column("node")[right], common))
+        u, v, common = (np.concatenate([f[i] for f in found]) for i in range(3))
+        return u, v, common
 
-    def _join(self, u: np.ndarray, v: np.ndarray) -> None:
-        for label in self._partition.union(u, v):
-            self._links.pop(label, None)
+    def _region_edges(self, region: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every Dice edge inside ``region`` (node ids, ascending), compared afresh: for
+        components whose edges the index does not hold (restored ones)."""
+        agency = self._nodes.column("agency")[region]
+        groups = [(g, region[agency == g]) for g in np.unique(agency).tolist()]
+        found = [(np.zeros(0, np.int64),) * 3]
+        for i, (g, left_nodes) in enumerate(groups):
+            left_m = self._records(g, left_nodes).matrix
+            for h, right_nodes in groups[i:]:
+                t = self.rule.duplicate if h == g else self.rule.possible
+                right_m = self._records(h, right_nodes).matrix
+                left, right = similar_pairs(left_m, right_m, t, self._threads)
+                common = np.bitwise_count(left_m.words[left] & right_m.words[right]).sum(
+                    1, np.int64
+                )
+                found.append((left_nodes[left], right_nodes[right], common))
+        u, v, common = (np.concatenate([f[i] for f in found]) for i in range(3))
+        return u, v, common
+
+    def _join(self, u: np.ndarray, v: np.ndarray) -> bool:
+        """Merge the components of the pairs (u[i], v[i]); True if any merged."""
+        merges = self._partition.union(u, v)
+        for gone, _ in merges:
+            self._links.pop(gone, None)
+        self._edges.merged(merges)
+        return bool(merges)
 
     def _maybe_compact(self, g: int) -> None:
         rows = self._rows[g]
@@ -339,15 +367,28 @@ class StandingIndex:
         equal to one per component); store and return their links."""
         labels = np.unique(self._partition.labels(seeds)).tolist()
         active = self._nodes.column("active")
+        known = self._edges.known(labels)
         parts = [np.zeros(0, np.int64)]
+        edges: list[tuple[np.ndarray, ...]] = [(np.zeros(0, np.int64),) * 3]
         for label in labels:
             self._links.pop(label, None)
             members = self._partition.members(label)
             alive = members[active[members]]
             self._partition.restrict(label, alive)
             parts.append(alive)
+            if not alive.size:
+                self._edges.forget(label)
+            elif known:
+                edges.append(self._edges.take(label, active))
         region = np.sort(np.concatenate(parts))
-        found = self._link_region(region)
+        if not known:
+            for label in labels:
+                self._edges.forget(label)
+            u, v, common = self._region_edges(region)
+            self._edges.add(self._partition.labels(u), u, v, common)
+            edges = [(u, v, common)]
+        joined = tuple(np.concatenate(column) for column in zip(*edges, strict=True))
+        found = self._link_region(region, joined)
         self._store(found)
         self.components_solved += len(labels)
         self.records_solved += region.size
@@ -369,9 +410,9 @@ class StandingIndex:
                 found.key_a[part], found.key_b[part], found.decision[part], found.score[part]
             )
 
-    def _link_region(self, region: np.ndarray) -> StandingLinks:
-        """``link_agencies`` on the region's records (node ids, ascending); node-level links
-        sorted by (node_a, node_b), node_a < node_b."""
+    def _link_region(self, region: np.ndarray, edges: tuple[np.ndarray, ...]) -> StandingLinks:
+        """``link_agencies`` on the region's records (node ids, ascending), Dice pairs read off
+        ``edges`` (u, v, common); node-level links sorted by (node_a, node_b), node_a < node_b."""
         agency = self._nodes.column("agency")[region]
         present = np.unique(agency).tolist()
         if len(present) < 2:
@@ -379,7 +420,7 @@ class StandingIndex:
         groups = [region[agency == g] for g in present]
         records = [self._records(g, nodes) for g, nodes in zip(present, groups, strict=True)]
         threads = 1 if region.size < SINGLE_THREAD_RECORDS else self._threads
-        return region_links(records, groups, self.rule, threads)
+        return region_links(records, groups, self.rule, threads, edges)  # type: ignore[arg-type]
 
     def _records(self, g: int, nodes: np.ndarray) -> AgencyRecords:
         """Agency ``g``'s records ``nodes`` (in order), identifiers already cleared."""

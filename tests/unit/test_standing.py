@@ -530,3 +530,42 @@ def test_errors_name_the_problem():
     with pytest.raises(CoreError, match="n_identifiers"):
         StandingIndex(256, -1, RULE)
     assert index.n_active == 2
+
+
+def test_solving_a_component_again_compares_no_filters(monkeypatch):
+    """Kept Dice edges answer the re-solve: with the all-pairs kernel disabled, a record joining
+    a component still gives the offline links. Only a restored component (the store keeps no
+    edges) is compared afresh, once."""
+    import linkage_service.core.linking as linking
+
+    rng = np.random.default_rng(7)
+    replay = Replay(new_index())
+    records = population(rng, 3, 30)
+    # later arrivals: another agency's exact copies of known records, so each joins a component
+    held_back = [
+        Record(f"agency{(int(r.agency[-1]) + 1) % 3}", r.packed, r.ids) for r in records[:9:4]
+    ]
+    key = 0
+    for batch in batches(rng, records, 10):
+        keys = keys_for(rng, key, len(batch))
+        key = keys[-1]
+        replay.add(batch[0].agency, keys, batch)
+    kernel = linking.dice_candidates
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the re-solve compared filters")
+
+    monkeypatch.setattr(linking, "dice_candidates", refuse)
+    for record in held_back[:2]:
+        key += 1
+        update = replay.add(record.agency, [key], [record])
+        assert update.keys.size > 1  # it joined a component, which was solved again
+    monkeypatch.setattr(linking, "dice_candidates", kernel)
+    replay.check()
+    replay.index = _restored(replay)
+    key += 1
+    replay.add(held_back[2].agency, [key], [held_back[2]])  # finds the edges again
+    monkeypatch.setattr(linking, "dice_candidates", refuse)
+    replay.withdraw([key])
+    monkeypatch.setattr(linking, "dice_candidates", kernel)
+    replay.check()
