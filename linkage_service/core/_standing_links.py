@@ -12,7 +12,7 @@ from .candidates import CandidatePairs
 from .decisions import DecisionRule
 from .linking import AgencyRecords, DicePairs, link_agencies
 
-__all__ = ["StandingLinks", "merged_links", "no_links", "region_links"]
+__all__ = ["StandingLinks", "changed_ends", "merged_links", "no_links", "region_links"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,19 +63,46 @@ def region_links(
     return StandingLinks(lo[order], hi[order], decision[order], score[order])
 
 
-def merged_links(parts: list[StandingLinks], keys: np.ndarray) -> StandingLinks:
-    """``parts`` (links between node ids) as one set of links between ``keys[id]``, sorted by
-    (key_a, key_b)."""
+def merged_links(parts: list[StandingLinks], keys: np.ndarray | None = None) -> StandingLinks:
+    """``parts`` (links between node ids) as one set of links between ``keys[id]`` (default:
+    the ids themselves), sorted by (key_a, key_b)."""
     if not parts:
         return no_links()
     a = np.concatenate([p.key_a for p in parts])
     b = np.concatenate([p.key_b for p in parts])
     order = np.lexsort((b, a))
+    a, b = a[order], b[order]
     return StandingLinks(
-        keys[a[order]],
-        keys[b[order]],
+        a if keys is None else keys[a],
+        b if keys is None else keys[b],
         np.concatenate([p.decision for p in parts])[order],
         np.concatenate([p.score for p in parts])[order],
+    )
+
+
+def changed_ends(before: StandingLinks, after: StandingLinks) -> np.ndarray:
+    """int64, ascending: the ends of every link in one set and not, identically (same pair,
+    decision and score bits), in the other. Each set holds a pair at most once."""
+    width = int(max(before.key_b.max(initial=0), after.key_b.max(initial=0))) + 1
+    code_before = before.key_a * width + before.key_b
+    code_after = after.key_a * width + after.key_b
+    _, i, j = np.intersect1d(code_before, code_after, assume_unique=True, return_indices=True)
+    same = (before.decision[i] == after.decision[j]) & (
+        before.score[i].view(np.uint64) == after.score[j].view(np.uint64)
+    )
+    kept_before = np.zeros(len(before), bool)
+    kept_after = np.zeros(len(after), bool)
+    kept_before[i[same]] = True
+    kept_after[j[same]] = True
+    return np.unique(
+        np.concatenate(
+            [
+                before.key_a[~kept_before],
+                before.key_b[~kept_before],
+                after.key_a[~kept_after],
+                after.key_b[~kept_after],
+            ]
+        )
     )
 
 

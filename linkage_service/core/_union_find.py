@@ -21,6 +21,7 @@ class Partition:
     def __init__(self) -> None:
         self._label = Columns({"label": ((), np.int64)})
         self._members: dict[int, list[int]] = {}
+        self._moved: list[int] = []  # nodes relabelled since the last take_moved()
 
     def add(self, count: int) -> None:
         """Append ``count`` nodes, each its own component."""
@@ -71,4 +72,11 @@ class Partition:
             moved = self._members.pop(g)
             label[np.asarray(moved, dtype=np.int64)] = big
             self._members[big].extend(moved)
+            self._moved.extend(moved)
         return [(g, big) for g in gone]
+
+    def take_moved(self) -> np.ndarray:
+        """int64: the nodes whose label changed since the last call (each once, any order)."""
+        moved = np.unique(np.asarray(self._moved, dtype=np.int64))
+        self._moved = []
+        return moved

@@ -43,7 +43,7 @@ from ._growable import Columns
 from ._shared_identifiers import SharedIdentifiers
 from ._similar_pairs import similar_pairs
 from ._standing_checks import as_keys, check_saved_state, checked_records
-from ._standing_links import StandingLinks, merged_links, no_links, region_links
+from ._standing_links import StandingLinks, changed_ends, merged_links, no_links, region_links
 from ._union_find import Partition
 from .bitmatrix import BitMatrix, check_n_bits
 from .decisions import DecisionRule
@@ -71,6 +71,12 @@ class RegionUpdate:
         removed: int64 (w,), ascending: the keys this call withdrew (empty for ``add``).
         links: every current link inside the region (both ends are in ``keys``).
         components: how many components were solved again (the cost, with ``keys.size``).
+        changed: int64, ascending: the region's keys whose links differ from before the call
+            (a link added, dropped, or with another decision or score), and the keys added. A
+            link between two keys not in ``changed`` is unchanged, so a caller that stores or
+            releases links need only look at these (and ``removed``).
+        relabelled: int64, ascending: the keys whose ``component_labels`` value changed
+            (the keys added included).
     """
 
     keys: np.ndarray
@@ -78,6 +84,8 @@ class RegionUpdate:
     removed: np.ndarray
     links: StandingLinks
     components: int
+    changed: np.ndarray
+    relabelled: np.ndarray
 
 
 class StandingIndex:
@@ -145,14 +153,14 @@ class StandingIndex:
             raise CoreError(f"agency must be a non-empty str, got {agency!r}")
         keys, ids = self._checked(keys, matrix, identifiers)
         if keys.size == 0:
-            return self._solve(keys, keys)
+            return self._solve(keys, keys, keys)
         g = self._agency_index(agency)
         nodes, id_u, id_v, touched = self._register(np.full(keys.size, g), keys, matrix, ids)
         rows = self._nodes.column("row")[nodes]
         u, v, common = self._dice_edges(g, slice(int(rows[0]), int(rows[-1]) + 1))
         self._join(np.concatenate([u, id_u]), np.concatenate([v, id_v]))
         self._edges.add(self._partition.labels(u), u, v, common)
-        return self._solve(np.concatenate([nodes, touched]), np.zeros(0, np.int64))
+        return self._solve(np.concatenate([nodes, touched]), np.zeros(0, np.int64), nodes)
 
     def withdraw(self, keys: np.ndarray) -> RegionUpdate:
         """Withdraw active records by key (int (w,), distinct); their components are solved
@@ -171,7 +179,9 @@ class StandingIndex:
             self._active_rows[g] -= mine.size
         for u, v in joins:
             self._join(u, v)
-        update = self._solve(np.concatenate(seeds), np.sort(self._nodes.column("key")[nodes]))
+        update = self._solve(
+            np.concatenate(seeds), np.sort(self._nodes.column("key")[nodes]), np.zeros(0, np.int64)
+        )
         for g in np.unique(agency[nodes]).tolist():
             self._maybe_compact(g)
         return update
@@ -224,7 +234,8 @@ class StandingIndex:
         a, b = self._nodes_of(key_a, True), self._nodes_of(key_b, True)
         self._store(StandingLinks(a, b, np.asarray(decision, np.int8), np.asarray(score, float)))
         if self._join(id_u, id_v):  # labels that miss an identifier join: solve
-            self._solve(id_u, np.zeros(0, np.int64))
+            self._solve(id_u, np.zeros(0, np.int64), np.zeros(0, np.int64))
+        self._partition.take_moved()  # restored labels are the saved ones: nothing to report
 
     def _register(
         self, codes: np.ndarray, keys: np.ndarray, matrix: BitMatrix, ids: np.ndarray
@@ -347,8 +358,10 @@ class StandingIndex:
     def _join(self, u: np.ndarray, v: np.ndarray) -> bool:
         """Merge the components of the pairs (u[i], v[i]); True if any merged."""
         merges = self._partition.union(u, v)
-        for gone, _ in merges:
-            self._links.pop(gone, None)
+        for gone, kept in merges:  # kept until the merged component is solved, to compare
+            moved = self._links.pop(gone, None)
+            if moved is not None:
+                self._links[kept] = merged_links([self._links.get(kept, no_links()), moved])
         self._edges.merged(merges)
         return bool(merges)
 
@@ -362,16 +375,18 @@ class StandingIndex:
 
     # -- solving regions --------------------------------------------------------------------
 
-    def _solve(self, seeds: np.ndarray, removed: np.ndarray) -> RegionUpdate:
+    def _solve(self, seeds: np.ndarray, removed: np.ndarray, added: np.ndarray) -> RegionUpdate:
         """Solve again every component holding a seed node (one offline call on their union,
-        equal to one per component); store and return their links."""
+        equal to one per component); store and return their links. ``added``: the nodes this
+        call added."""
         labels = np.unique(self._partition.labels(seeds)).tolist()
         active = self._nodes.column("active")
         known = self._edges.known(labels)
         parts = [np.zeros(0, np.int64)]
         edges: list[tuple[np.ndarray, ...]] = [(np.zeros(0, np.int64),) * 3]
+        before = [no_links()]
         for label in labels:
-            self._links.pop(label, None)
+            before.append(self._links.pop(label, no_links()))
             members = self._partition.members(label)
             alive = members[active[members]]
             self._partition.restrict(label, alive)
@@ -394,8 +409,16 @@ class StandingIndex:
         self.records_solved += region.size
         key = self._nodes.column("key")
         links = StandingLinks(key[found.key_a], key[found.key_b], found.decision, found.score)
+        changed = np.union1d(changed_ends(merged_links(before), found), added)
+        relabelled = np.union1d(self._partition.take_moved(), added)
         return RegionUpdate(
-            key[region], self._nodes.column("agency")[region], removed, links, len(labels)
+            key[region],
+            self._nodes.column("agency")[region],
+            removed,
+            links,
+            len(labels),
+            key[changed[self._nodes.column("active")[changed]]],
+            key[relabelled[self._nodes.column("active")[relabelled]]],
         )
 
     def _store(self, found: StandingLinks) -> None:

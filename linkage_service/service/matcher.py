@@ -1,9 +1,12 @@
 """The matcher: committed work (batches, withdrawals) -> standing index -> alerts, in order.
 
 One background thread takes the store's pending work in commit order. Each piece is applied to
-the in-memory :class:`~linkage_service.core.standing.StandingIndex`, the re-solved region's
-clusters become alert versions (:mod:`linkage_service.notifications`), and the region's links,
-component labels, the alerts and "done" are committed in one transaction. A crash between a
+the in-memory :class:`~linkage_service.core.standing.StandingIndex`, the clusters it changed
+become alert versions (:mod:`linkage_service.notifications`), and the changed links and component
+labels, the alerts and "done" are committed in one transaction. Only what changed is stored and
+released: a record joining a component of 200,000 records touches a handful of rows, not the
+component (clusters without a changed record keep their links, so their alerts stay as they are,
+which is what releasing the whole region would give too). A crash between a
 batch's receipt and that transaction loses nothing: on start the index is rebuilt from the
 work already done and the pending work is done again.
 """
@@ -20,6 +23,7 @@ import numpy as np
 
 from linkage_service import notifications as release
 from linkage_service.core.bitmatrix import from_packed
+from linkage_service.core.clusters import connected_clusters
 from linkage_service.core.decisions import DecisionRule
 from linkage_service.core.standing import RegionUpdate, StandingIndex
 from linkage_service.store.base import Store
@@ -138,10 +142,19 @@ class Matcher:
     def _finish(self, seq: int, update: RegionUpdate) -> None:
         links = update.links
         names = self._index.agencies
-        agency_of = {int(k): names[int(g)] for k, g in zip(update.keys, update.agency, strict=True)}
-        clusters = release.clusters_of(links.key_a, links.key_b, links.decision, agency_of)
-        touched = np.concatenate([update.keys, update.removed]).tolist()
-        existing = self._store.open_alerts_touching(touched)
+        in_clusters, cluster_links = _changed_clusters(update)
+        agency_of = {
+            int(k): names[int(g)]
+            for k, g in zip(update.keys[in_clusters], update.agency[in_clusters], strict=True)
+        }
+        clusters = release.clusters_of(
+            links.key_a[cluster_links],
+            links.key_b[cluster_links],
+            links.decision[cluster_links],
+            agency_of,
+        )
+        touched = np.concatenate([update.keys[in_clusters], update.changed, update.removed])
+        existing = self._store.open_alerts_touching(np.unique(touched).tolist())
         refs = self._store.refs_of(
             [k for c in clusters for k in c.keys] + [k for a in existing for k in a.keys]
         )
@@ -154,14 +167,26 @@ class Matcher:
             datetime.now(UTC),
             set(update.removed.tolist()),
         )
+        stored = np.isin(links.key_a, update.changed) | np.isin(links.key_b, update.changed)
         self._store.finish_work(
             seq,
-            touched,
-            (links.key_a, links.key_b, links.decision, links.score),
-            (update.keys, self._index.component_labels(update.keys)),
+            np.concatenate([update.changed, update.removed]).tolist(),
+            (links.key_a[stored], links.key_b[stored], links.decision[stored], links.score[stored]),
+            (update.relabelled, self._index.component_labels(update.relabelled)),
             versions,
             MATCHER_ACTOR,
             {"agency_order": json.dumps(list(self._index.agencies))},
         )
         if versions:
             self._bell.ring()
+
+
+def _changed_clusters(update: RegionUpdate) -> tuple[np.ndarray, np.ndarray]:
+    """(bool over ``update.keys``, bool over ``update.links``): the records and links of the
+    clusters (connected over links) that hold a changed record."""
+    keys, links = update.keys, update.links
+    at_a, at_b = np.searchsorted(keys, links.key_a), np.searchsorted(keys, links.key_b)
+    label = connected_clusters(keys.size, at_a, at_b)
+    hit = label[np.searchsorted(keys, update.changed)]
+    in_clusters = np.isin(label, hit)
+    return in_clusters, in_clusters[at_a]

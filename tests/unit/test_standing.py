@@ -47,6 +47,7 @@ class Replay:
     active: set[int] = field(default_factory=set)
     order: list[str] = field(default_factory=list)
     kept: dict[tuple[int, int], tuple[int, float]] = field(default_factory=dict)
+    labels: dict[int, int] | None = field(default_factory=dict)  # label per active key
 
     def add(self, agency: str, keys: list[int], recs: list[Record]) -> RegionUpdate:
         if agency not in self.order:
@@ -56,7 +57,7 @@ class Replay:
         update = self.index.add(agency, np.array(keys), from_packed(packed, N_BITS), ids)
         self.records.update(zip(keys, recs, strict=True))
         self.active.update(keys)
-        self._apply(update)
+        self._apply(update, tuple(keys))
         assert set(keys) <= set(update.keys.tolist()) and update.removed.size == 0
         return update
 
@@ -67,12 +68,28 @@ class Replay:
         assert update.removed.tolist() == sorted(keys)
         return update
 
-    def _apply(self, update: RegionUpdate) -> None:
+    def _apply(self, update: RegionUpdate, added: tuple[int, ...] = ()) -> None:
         touched = set(update.keys.tolist()) | set(update.removed.tolist())
+        before = dict(self.kept)
         self.kept = {p: v for p, v in self.kept.items() if not touched & set(p)}
         for a, b, d, s in zip(*_columns(update.links), strict=True):
             assert a in touched and b in touched
             self.kept[(a, b)] = (d, s)
+        # what the update says changed is exactly what did
+        differ = set(before.items()) ^ set(self.kept.items())
+        ends = {k for (pair, _) in differ for k in pair}
+        assert update.changed.tolist() == sorted((ends | set(added)) & self.active)
+        labels = dict(
+            zip(
+                sorted(self.active),
+                self.index.component_labels(np.array(sorted(self.active), np.int64)).tolist(),
+                strict=True,
+            )
+        )
+        if self.labels is not None:  # None: just restored, label values not comparable
+            moved = {k for k in labels if k in self.labels and labels[k] != self.labels[k]}
+            assert update.relabelled.tolist() == sorted(moved | set(added))
+        self.labels = labels
         region = update.keys.tolist()
         assert region == sorted(region) and set(region) <= self.active
         agencies = [self.index.agencies[g] for g in update.agency.tolist()]
@@ -283,7 +300,7 @@ def test_restore_then_continue_equals_never_stopping(seed, n_agencies):
         if step % 3 == 2:
             replay.withdraw(rng.choice(sorted(replay.active), 1).tolist())
         if step == len(todo) // 2:
-            replay.index = _restored(replay)
+            replay.index, replay.labels = _restored(replay), None
             replay.check()
     replay.check()
 
@@ -562,7 +579,7 @@ def test_solving_a_component_again_compares_no_filters(monkeypatch):
         assert update.keys.size > 1  # it joined a component, which was solved again
     monkeypatch.setattr(linking, "dice_candidates", kernel)
     replay.check()
-    replay.index = _restored(replay)
+    replay.index, replay.labels = _restored(replay), None
     key += 1
     replay.add(held_back[2].agency, [key], [held_back[2]])  # finds the edges again
     monkeypatch.setattr(linking, "dice_candidates", refuse)
