@@ -117,6 +117,9 @@ class StandingIndex:
         self._nodes = Columns(
             {
                 "key": ((), np.int64),
+                # a component's label as component_labels reports it, kept at its root node:
+                # the root's key, or the label the component was restored with
+                "label": ((), np.int64),
                 "agency": ((), np.int64),
                 "row": ((), np.int64),
                 "active": ((), np.bool_),
@@ -198,7 +201,7 @@ class StandingIndex:
         """int64, shape like ``keys`` (active, 1-D): equal for keys in one component; opaque
         (a key of the component), kept to hand back to ``restore``."""
         nodes = self._nodes_of(keys, active_only=True)
-        return self._nodes.column("key")[self._partition.labels(nodes)]
+        return self._nodes.column("label")[self._partition.labels(nodes)]
 
     def restore(
         self,
@@ -229,6 +232,10 @@ class StandingIndex:
         first = np.full(group.max(initial=-1) + 1, nodes.size, np.int64)
         np.minimum.at(first, group, np.arange(nodes.size))
         self._partition.union(nodes[first[group]], nodes)
+        # the saved label values stay: the store keeps a label per record and rewrites only
+        # the records whose label changes
+        roots = self._partition.labels(nodes[first])
+        self._nodes.column("label")[roots] = labels[first]
         self._edges.mark_unknown(self._partition.labels(nodes))  # the store keeps no edges
         key_a, key_b, decision, score = links
         a, b = self._nodes_of(key_a, True), self._nodes_of(key_b, True)
@@ -255,6 +262,7 @@ class StandingIndex:
         k = self.n_identifiers
         self._nodes.append(
             key=keys,
+            label=keys,
             agency=codes.astype(np.int64),
             row=row,
             active=np.ones(keys.size, np.bool_),
@@ -355,8 +363,24 @@ class StandingIndex:
         u, v, common = (np.concatenate([f[i] for f in found]) for i in range(3))
         return u, v, common
 
+    def _find_unknown_edges(self, labels: list[int]) -> None:
+        """Compare afresh inside each of ``labels`` whose edges the index does not hold, one
+        component at a time (before it merges into a bigger one, which is then not compared
+        again)."""
+        active = self._nodes.column("active")
+        for label in labels:
+            if self._edges.known([label]):
+                continue
+            self._edges.forget(label)
+            members = self._partition.members(label)
+            alive = np.sort(members[active[members]])
+            u, v, common = self._region_edges(alive)
+            self._edges.add(np.full(u.size, label, np.int64), u, v, common)
+
     def _join(self, u: np.ndarray, v: np.ndarray) -> bool:
         """Merge the components of the pairs (u[i], v[i]); True if any merged."""
+        ends = np.concatenate([u, v])
+        self._find_unknown_edges(np.unique(self._partition.labels(ends)).tolist())
         merges = self._partition.union(u, v)
         for gone, kept in merges:  # kept until the merged component is solved, to compare
             moved = self._links.pop(gone, None)
@@ -381,7 +405,7 @@ class StandingIndex:
         call added."""
         labels = np.unique(self._partition.labels(seeds)).tolist()
         active = self._nodes.column("active")
-        known = self._edges.known(labels)
+        self._find_unknown_edges(labels)
         parts = [np.zeros(0, np.int64)]
         edges: list[tuple[np.ndarray, ...]] = [(np.zeros(0, np.int64),) * 3]
         before = [no_links()]
@@ -391,17 +415,11 @@ class StandingIndex:
             alive = members[active[members]]
             self._partition.restrict(label, alive)
             parts.append(alive)
-            if not alive.size:
-                self._edges.forget(label)
-            elif known:
+            if alive.size:
                 edges.append(self._edges.take(label, active))
-        region = np.sort(np.concatenate(parts))
-        if not known:
-            for label in labels:
+            else:
                 self._edges.forget(label)
-            u, v, common = self._region_edges(region)
-            self._edges.add(self._partition.labels(u), u, v, common)
-            edges = [(u, v, common)]
+        region = np.sort(np.concatenate(parts))
         joined = tuple(np.concatenate(column) for column in zip(*edges, strict=True))
         found = self._link_region(region, joined)
         self._store(found)

@@ -219,3 +219,22 @@ def test_health_and_reflection_answer_stock_tools(start_server, channel):
     )
     names = {s.name for a in answers for s in a.list_services_response.service}
     assert {"mash.linkage.v1.AgencyService", "mash.linkage.v1.CoordinatorService"} <= names
+
+
+def test_restarting_between_every_batch_still_gives_the_offline_linkage(
+    start_server, channel, population_batches, tmp_path
+):
+    """Each restart restores the index from the store's labels and links (no edges), and the
+    store keeps only the labels and links each update changed: after a restart per batch the
+    alerts are still exactly the offline linkage's."""
+    data_dir = tmp_path / "restarted"
+    batches = [population_batches[a] for a in ORDER]
+    for batch in batches:
+        server = start_server(data_dir)
+        receipt = submit_batch(channel(server.port, batch.agency), batch)
+        assert receipt.accepted == batch.record_count
+        assert server.matcher.wait_idle(120)
+        server.stop(0.5)
+    server = start_server(data_dir)
+    assert server.matcher.wait_idle(120)
+    assert _current_alerts(channel(server.port, "mash-1")) == _offline_clusters(batches)
