@@ -33,6 +33,7 @@ component, which is still exact: the sub-problem recomputes everything from its 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -77,6 +78,8 @@ class RegionUpdate:
             releases links need only look at these (and ``removed``).
         relabelled: int64, ascending: the keys whose ``component_labels`` value changed
             (the keys added included).
+        edges: (key_u, key_v, common bits) of the Dice edges this call found (``add`` only):
+            what ``restore`` needs, with the labels and links, to go on without comparing.
     """
 
     keys: np.ndarray
@@ -86,6 +89,11 @@ class RegionUpdate:
     components: int
     changed: np.ndarray
     relabelled: np.ndarray
+    edges: tuple[np.ndarray, np.ndarray, np.ndarray] = (
+        np.zeros(0, np.int64),
+        np.zeros(0, np.int64),
+        np.zeros(0, np.int32),
+    )
 
 
 class StandingIndex:
@@ -163,7 +171,9 @@ class StandingIndex:
         u, v, common = self._dice_edges(g, slice(int(rows[0]), int(rows[-1]) + 1))
         self._join(np.concatenate([u, id_u]), np.concatenate([v, id_v]))
         self._edges.add(self._partition.labels(u), u, v, common)
-        return self._solve(np.concatenate([nodes, touched]), np.zeros(0, np.int64), nodes)
+        update = self._solve(np.concatenate([nodes, touched]), np.zeros(0, np.int64), nodes)
+        key = self._nodes.column("key")
+        return dataclasses.replace(update, edges=(key[u], key[v], common.astype(np.int32)))
 
     def withdraw(self, keys: np.ndarray) -> RegionUpdate:
         """Withdraw active records by key (int (w,), distinct); their components are solved
@@ -212,6 +222,7 @@ class StandingIndex:
         labels: np.ndarray,
         links: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
         agency_order: Sequence[str] = (),
+        edges: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> None:
         """Load saved state into an empty index without solving: the active records in key
         order (``agencies`` one name per record), their ``component_labels``, the arrays of
@@ -219,7 +230,9 @@ class StandingIndex:
         ``agency_order``. Without it (or for names missing from it) agencies are ordered by
         first appearance among the records, which differs from the original order when an
         agency's first records were withdrawn (that order matters only for pairs exactly at a
-        threshold: module docstring)."""
+        threshold: module docstring). ``edges``: every ``RegionUpdate.edges`` so far (withdrawn
+        records' edges may be among them); without them each restored component compares its
+        records again the first time it changes."""
         if self._nodes.n:
             raise CoreError("restore needs an empty index")
         keys, ids = self._checked(keys, matrix, identifiers)
@@ -236,13 +249,33 @@ class StandingIndex:
         # the records whose label changes
         roots = self._partition.labels(nodes[first])
         self._nodes.column("label")[roots] = labels[first]
-        self._edges.mark_unknown(self._partition.labels(nodes))  # the store keeps no edges
+        if edges is None:
+            self._edges.mark_unknown(self._partition.labels(nodes))
+            astray = np.zeros(0, np.int64)
+        else:
+            astray = self._restore_edges(*edges)
         key_a, key_b, decision, score = links
         a, b = self._nodes_of(key_a, True), self._nodes_of(key_b, True)
         self._store(StandingLinks(a, b, np.asarray(decision, np.int8), np.asarray(score, float)))
-        if self._join(id_u, id_v):  # labels that miss an identifier join: solve
-            self._solve(id_u, np.zeros(0, np.int64), np.zeros(0, np.int64))
+        if self._join(id_u, id_v) or astray.size:  # labels that miss a join: solve
+            self._solve(np.concatenate([id_u, astray]), np.zeros(0, np.int64), astray[:0])
         self._partition.take_moved()  # restored labels are the saved ones: nothing to report
+
+    def _restore_edges(
+        self, key_u: np.ndarray, key_v: np.ndarray, common: np.ndarray
+    ) -> np.ndarray:
+        """File saved edges between restored records; returns the nodes of edges that joined
+        two saved components (which are then solved again)."""
+        known = self._nodes.column("key")
+        at_u = np.minimum(np.searchsorted(known, key_u), max(known.size - 1, 0))
+        at_v = np.minimum(np.searchsorted(known, key_v), max(known.size - 1, 0))
+        alive = (known[at_u] == key_u) & (known[at_v] == key_v) if known.size else at_u < 0
+        u, v = at_u[alive].astype(np.int64), at_v[alive].astype(np.int64)
+        label_u, label_v = self._partition.labels(u), self._partition.labels(v)
+        astray = label_u != label_v  # none in a consistent store: edges lie in components
+        self._partition.union(u[astray], v[astray])
+        self._edges.add(self._partition.labels(u), u, v, np.asarray(common)[alive])
+        return u[astray]
 
     def _register(
         self, codes: np.ndarray, keys: np.ndarray, matrix: BitMatrix, ids: np.ndarray
@@ -379,8 +412,9 @@ class StandingIndex:
 
     def _join(self, u: np.ndarray, v: np.ndarray) -> bool:
         """Merge the components of the pairs (u[i], v[i]); True if any merged."""
-        ends = np.concatenate([u, v])
-        self._find_unknown_edges(np.unique(self._partition.labels(ends)).tolist())
+        lu, lv = self._partition.labels(u), self._partition.labels(v)
+        differ = lu != lv
+        self._find_unknown_edges(np.unique(np.concatenate([lu[differ], lv[differ]])).tolist())
         merges = self._partition.union(u, v)
         for gone, kept in merges:  # kept until the merged component is solved, to compare
             moved = self._links.pop(gone, None)

@@ -79,6 +79,7 @@ class Matcher:
             labels,
             self._store.links(),
             agency_order=tuple(json.loads(self._store.meta("agency_order") or "[]")),
+            edges=self._store.edges(),
         )
 
     def start(self) -> None:
@@ -176,6 +177,7 @@ class Matcher:
             versions,
             MATCHER_ACTOR,
             {"agency_order": json.dumps(list(self._index.agencies))},
+            update.edges,
         )
         if versions:
             self._bell.ring()

@@ -19,6 +19,7 @@ import numpy as np
 
 from linkage_service.audit.chain import append as audit_append
 
+from ._edges import load_edges, save_edges
 from ._sql import transaction
 from .errors import IdempotencyConflict, StoreError
 from .model import AlertVersion, IncomingBatch, Receipt, StoredRecords
@@ -298,6 +299,11 @@ class SqliteStore:
                 )
         return np.fromiter((labels[int(k)] for k in keys), dtype=np.int64, count=len(keys))
 
+    def edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Every saved Dice edge (key_u, key_v, common); None if some work predates them."""
+        with self._lock:
+            return load_edges(self._conn)
+
     def links(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(key_a, key_b, decision, score) of the current links, sorted by (key_a, key_b)."""
         with self._lock:
@@ -360,13 +366,17 @@ class SqliteStore:
         versions: Sequence[AlertVersion],
         actor: str,
         meta: dict[str, str] | None = None,
+        edges: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> list[AlertVersion]:
-        """Record one piece of matching work in one transaction: the region's links and
-        component labels, the alert versions it released (cursors assigned), ``meta`` values
-        the index needs to be restored (agency order), done."""
+        """Record one piece of matching work in one transaction: the changed links (every
+        link with an end in ``region`` is replaced by ``links``) and component labels, the
+        Dice edges it found (key_u, key_v, common bits), the alert versions it released
+        (cursors assigned), ``meta`` values the index needs to be restored, done."""
         with self._lock, transaction(self._conn):
             for key, value in (meta or {}).items():
                 self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+            if edges is not None:
+                save_edges(self._conn, seq, edges)
             self._replace_region(region, links, components)
             released = [self._release(v, actor) for v in versions]
             self._conn.execute(

@@ -50,6 +50,7 @@ class Replay:
     labels: dict[int, int] | None = field(default_factory=dict)  # label per active key
     # the labels as the store keeps them: written only for the keys an update relabelled
     stored_labels: dict[int, int] = field(default_factory=dict)
+    saved_edges: list[tuple[np.ndarray, ...]] = field(default_factory=list)  # as the store
 
     def add(self, agency: str, keys: list[int], recs: list[Record]) -> RegionUpdate:
         if agency not in self.order:
@@ -60,6 +61,7 @@ class Replay:
         self.records.update(zip(keys, recs, strict=True))
         self.active.update(keys)
         self._apply(update, tuple(keys))
+        self.saved_edges.append(update.edges)
         assert set(keys) <= set(update.keys.tolist()) and update.removed.size == 0
         return update
 
@@ -308,7 +310,8 @@ def test_restore_then_continue_equals_never_stopping(seed, n_agencies):
         if step % 3 == 2:
             replay.withdraw(rng.choice(sorted(replay.active), 1).tolist())
         if step in (len(todo) // 3, 2 * len(todo) // 3):  # restarted twice
-            replay.index, replay.labels = _restored(replay), None
+            with_edges = step == len(todo) // 3
+            replay.index, replay.labels = _restored(replay, with_edges), None
             replay.check()
     replay.check()
 
@@ -329,7 +332,9 @@ def test_restore_without_the_saved_order_orders_agencies_by_first_record():
     assert len(index.links()) == 0  # restored as saved, not solved
 
 
-def _restored(replay: Replay) -> StandingIndex:
+def _restored(replay: Replay, with_edges: bool = True) -> StandingIndex:
+    """A new index restored from what a store keeps; ``with_edges=False``: a store from before
+    edges were kept (the index compares each restored component again when it first changes)."""
     keys = np.array(sorted(replay.active), np.int64)
     records = [replay.records[k] for k in keys.tolist()]
     labels = np.array([replay.stored_labels[k] for k in keys.tolist()], np.int64)
@@ -345,6 +350,9 @@ def _restored(replay: Replay) -> StandingIndex:
         labels,
         (saved.key_a, saved.key_b, saved.decision, saved.score),
         agency_order=replay.index.agencies,
+        edges=tuple(np.concatenate(c) for c in zip(*replay.saved_edges, strict=True))
+        if with_edges and replay.saved_edges
+        else None,
     )
     assert index.agencies == replay.index.agencies
     # the same label values: the store rewrites only the labels an update reports as changed
@@ -569,7 +577,7 @@ def test_solving_a_component_again_compares_no_filters(monkeypatch):
     records = population(rng, 3, 30)
     # later arrivals: another agency's exact copies of known records, so each joins a component
     held_back = [
-        Record(f"agency{(int(r.agency[-1]) + 1) % 3}", r.packed, r.ids) for r in records[:9:4]
+        Record(f"agency{(int(r.agency[-1]) + 1) % 3}", r.packed, r.ids) for r in records[:13:4]
     ]
     key = 0
     for batch in batches(rng, records, 10):
@@ -588,10 +596,21 @@ def test_solving_a_component_again_compares_no_filters(monkeypatch):
         assert update.keys.size > 1  # it joined a component, which was solved again
     monkeypatch.setattr(linking, "dice_candidates", kernel)
     replay.check()
+    # restored with the saved edges: still nothing compared
     replay.index, replay.labels = _restored(replay), None
-    key += 1
-    replay.add(held_back[2].agency, [key], [held_back[2]])  # finds the edges again
     monkeypatch.setattr(linking, "dice_candidates", refuse)
+    monkeypatch.setattr(StandingIndex, "_region_edges", refuse)
+    key += 1
+    replay.add(held_back[2].agency, [key], [held_back[2]])
     replay.withdraw([key])
-    monkeypatch.setattr(linking, "dice_candidates", kernel)
+    monkeypatch.undo()
+    replay.check()
+    # restored from a store without edges: the component is compared once, then not again
+    replay.index, replay.labels = _restored(replay, with_edges=False), None
+    key += 1
+    replay.add(held_back[3].agency, [key], [held_back[3]])
+    monkeypatch.setattr(linking, "dice_candidates", refuse)
+    monkeypatch.setattr(StandingIndex, "_region_edges", refuse)
+    replay.withdraw([key])
+    monkeypatch.undo()
     replay.check()
