@@ -59,4 +59,7 @@ def constrained_entities(
         a, b = min(a, b), max(a, b)
         parent[b] = a
         held[a] = np.where(ids_a != 0, ids_a, ids_b)
-    return np.fromiter((root(i) for i in range(n)), dtype=np.int64, count=n)
+    out = np.arange(n, dtype=np.int64)  # a record in no join is its own entity
+    touched = list(held)
+    out[touched] = [root(i) for i in touched]
+    return out
