@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -127,8 +128,21 @@ class Matcher:
         for seq, kind, batch_id, keys in pending:
             if self._stop.is_set():
                 return False
+            started = time.perf_counter()
             update = self._apply(kind, batch_id, keys)
+            solved = time.perf_counter()
             self._finish(seq, update)
+            log.debug(
+                "work %d (%s): index %.1f ms, alerts and store %.1f ms; re-solved %d records in "
+                "%d components, %d changed",
+                seq,
+                kind,
+                1000 * (solved - started),
+                1000 * (time.perf_counter() - solved),
+                update.keys.size,
+                update.components,
+                update.changed.size,
+            )
         return True
 
     def _apply(self, kind: str, batch_id: int | None, keys: list[int]) -> RegionUpdate:
