@@ -57,6 +57,19 @@ def _offline_clusters(batches):
     return out
 
 
+def _offline_links(batches):
+    """{frozenset of two (agency, ref): decision} of the offline linkage."""
+    links = link_agencies(
+        [as_agency_records(b) for b in batches], rule_of(load_schema("children-v1"))
+    )
+    out = {}
+    for p in links:
+        a, b = batches[p.a], batches[p.b]
+        for i, j, d in zip(p.left.tolist(), p.right.tolist(), p.decisions.tolist(), strict=True):
+            out[frozenset(((a.agency, str(a.record_ids[i])), (b.agency, str(b.record_ids[j]))))] = d
+    return out
+
+
 def _connected(members, edges) -> bool:
     adj: dict = {m: set() for m in members}
     for u, v in edges:
@@ -238,3 +251,53 @@ def test_restarting_between_every_batch_still_gives_the_offline_linkage(
     server = start_server(data_dir)
     assert server.matcher.wait_idle(120)
     assert _current_alerts(channel(server.port, "mash-1")) == _offline_clusters(batches)
+    # the links the store kept (restored, not solved again) are the offline links
+    restored = server.matcher._index.links()
+    refs = server.matcher._store.refs_of(restored.key_a.tolist() + restored.key_b.tolist())
+    kept = {
+        frozenset((refs[a], refs[b])): d
+        for a, b, d in zip(
+            restored.key_a.tolist(),
+            restored.key_b.tolist(),
+            restored.decision.tolist(),
+            strict=True,
+        )
+    }
+    assert kept == _offline_links(batches)
+
+
+def test_after_withdrawals_the_alerts_are_the_offline_linkage_of_what_remains(
+    start_server, channel, population_batches
+):
+    """The matcher stores and releases only what each update changed; after rounds of
+    withdrawals across agencies the open alerts are still the offline linkage of the rest."""
+    import dataclasses
+
+    import numpy as np
+
+    server = start_server()
+    batches = {a: population_batches[a] for a in ORDER}
+    for batch in batches.values():
+        submit_batch(channel(server.port, batch.agency), batch)
+    assert server.matcher.wait_idle(120)
+    rng = np.random.default_rng(11)
+    for _ in range(3):
+        for agency in ("health", "school", "police"):
+            batch = batches[agency]
+            drop = rng.choice(len(batch.record_ids), 12, replace=False)
+            refs = [str(batch.record_ids[i]) for i in drop]
+            stub = rpc.AgencyServiceStub(channel(server.port, agency))
+            reply = stub.WithdrawRecords(
+                pb.WithdrawRecordsRequest(agency=agency, record_refs=refs, reason="test")
+            )
+            assert reply.withdrawn == len(refs)
+            keep = np.setdiff1d(np.arange(len(batch.record_ids)), drop)
+            batches[agency] = dataclasses.replace(
+                batch,
+                record_ids=batch.record_ids[keep],
+                bits=np.ascontiguousarray(batch.bits[keep]),
+                identifiers=np.ascontiguousarray(batch.identifiers[keep]),
+            )
+    assert server.matcher.wait_idle(120)
+    coordinator = channel(server.port, "mash-1")
+    assert _current_alerts(coordinator) == _offline_clusters(list(batches.values()))
